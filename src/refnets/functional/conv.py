@@ -1,0 +1,238 @@
+r"""2-D convolution as im2col + GEMM, and its backward as GEMM + col2im.
+
+The idea: every output pixel of a convolution is a dot product between the kernel and one patch of
+the input. im2col copies each patch into a column, so the whole convolution becomes one matrix
+product W · cols; the backward pass is two more matrix products, and col2im adds the patch
+gradients back onto the pixels they came from (patches overlap, so pixels receive several).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+import torch.nn.functional as F
+
+from ._validation import (
+    check_floating,
+    check_non_negative,
+    check_positive,
+    check_rank,
+    check_same_dtype_device,
+    pair,
+)
+
+__all__ = ["conv2d", "im2col", "col2im", "Conv2d", "conv_output_size"]
+
+# (left, right, top, bottom): the order torch.nn.functional.pad takes for the last two dims.
+Padding4 = tuple[int, int, int, int]
+
+
+def conv_output_size(size: int, kernel: int, stride: int, padding_total: int, dilation: int) -> int:
+    """H_out = ⌊(H + pad_total − d·(k − 1) − 1) / s⌋ + 1, the size formula of torch.nn.Conv2d."""
+    return (size + padding_total - dilation * (kernel - 1) - 1) // stride + 1
+
+
+def im2col(x: torch.Tensor, kernel: tuple[int, int], stride: tuple[int, int], dilation: tuple[int, int]) -> torch.Tensor:
+    r"""Copy every k_h × k_w patch of an (already padded) input into a column.
+
+    x: (N, C, H, W) → cols: (N, C·k_h·k_w, L) with L = H_out·W_out, rows ordered (c, i, j) — the same
+    order as ``weight.reshape(C_out, C·k_h·k_w)``, so the convolution is ``W @ cols``.
+
+    The patches are first a strided *view* of x (no copy): element (n, c, i, j, p, q) of the view is
+    x[n, c, p·s_h + i·d_h, q·s_w + j·d_w]. The single copy happens in the final reshape.
+    """
+    n, c, h, w = x.shape
+    (kh, kw), (sh, sw), (dh, dw) = kernel, stride, dilation
+    h_out = conv_output_size(h, kh, sh, 0, dh)
+    w_out = conv_output_size(w, kw, sw, 0, dw)
+    s_n, s_c, s_h, s_w = x.stride()
+    patches = x.as_strided(
+        size=(n, c, kh, kw, h_out, w_out),
+        stride=(s_n, s_c, dh * s_h, dw * s_w, sh * s_h, sw * s_w),
+        storage_offset=x.storage_offset(),
+    )
+    return patches.reshape(n, c * kh * kw, h_out * w_out)
+
+
+def col2im(
+    cols: torch.Tensor,
+    size: tuple[int, int],
+    kernel: tuple[int, int],
+    stride: tuple[int, int],
+    dilation: tuple[int, int],
+) -> torch.Tensor:
+    r"""The adjoint of :func:`im2col`: add each column entry back onto the pixel it was copied from.
+
+    cols: (N, C·k_h·k_w, L) → (N, C, H, W) with (H, W) = ``size``. Where patches overlap, a pixel
+    receives the sum of its entries, which is exactly what the chain rule asks for: a pixel used by
+    several output positions collects the gradient of every one of them.
+
+    One strided add per kernel offset (i, j): k_h·k_w adds, each over all patches at once.
+    """
+    (h, w), (kh, kw), (sh, sw), (dh, dw) = size, kernel, stride, dilation
+    h_out = conv_output_size(h, kh, sh, 0, dh)
+    w_out = conv_output_size(w, kw, sw, 0, dw)
+    n = cols.shape[0]
+    cols = cols.reshape(n, -1, kh, kw, h_out, w_out)
+    x = cols.new_zeros(n, cols.shape[1], h, w)
+    for i in range(kh):
+        for j in range(kw):
+            rows = slice(i * dh, i * dh + sh * (h_out - 1) + 1, sh)
+            columns = slice(j * dw, j * dw + sw * (w_out - 1) + 1, sw)
+            x[:, :, rows, columns] += cols[:, :, i, j]
+    return x
+
+
+def pad2d(x: torch.Tensor, padding: Padding4, value: float = 0.0) -> torch.Tensor:
+    return x if not any(padding) else F.pad(x, padding, value=value)
+
+
+def unpad2d(x: torch.Tensor, padding: Padding4) -> torch.Tensor:
+    left, right, top, bottom = padding
+    return x[..., top : x.shape[-2] - bottom, left : x.shape[-1] - right]
+
+
+class Conv2d(torch.autograd.Function):
+    r"""z = W ⋆ a + b by im2col + GEMM, for g groups.
+
+    Shapes (K = C_in/g · k_h · k_w, L = H_out · W_out):
+        a: (N, C_in, H, W)  --pad, im2col-->  cols: (N, g, K, L)
+        W: (C_out, C_in/g, k_h, k_w)  -->  (g, C_out/g, K)
+        z = W @ cols: (N, g, C_out/g, L)  -->  (N, C_out, H_out, W_out),  plus b: (C_out,) per channel
+
+    Backward, with δ = ∂C/∂z reshaped to (N, g, C_out/g, L):
+        ∂C/∂W    = Σ_n δ_n colsᵀ_n        a GEMM against the saved columns   → (C_out, C_in/g, k_h, k_w)
+        ∂C/∂cols = Wᵀ δ                   a GEMM                               → (N, g, K, L)
+        ∂C/∂a    = col2im(∂C/∂cols), with the padding cropped off              → (N, C_in, H, W)
+        ∂C/∂b    = Σ_{n, p, q} δ          a reduction                          → (C_out,)
+
+    The columns are returned as a second, non-differentiable output so that setup_context can save
+    them: the backward then needs no second im2col (time bought with the columns' memory).
+    """
+
+    @staticmethod
+    def forward(a, weight, bias, stride, padding, dilation, groups):
+        n, _, h, w = a.shape
+        c_out, c_in_g, kh, kw = weight.shape
+        cols = im2col(pad2d(a, padding), (kh, kw), stride, dilation)
+        h_out = conv_output_size(h, kh, stride[0], padding[2] + padding[3], dilation[0])
+        w_out = conv_output_size(w, kw, stride[1], padding[0] + padding[1], dilation[1])
+        cols = cols.view(n, groups, c_in_g * kh * kw, h_out * w_out)
+        z = torch.matmul(weight.reshape(groups, c_out // groups, -1), cols)
+        z = z.reshape(n, c_out, h_out, w_out)
+        if bias is not None:
+            z = z + bias.view(1, c_out, 1, 1)
+        return z, cols
+
+    @staticmethod
+    def setup_context(ctx, inputs, output):
+        a, weight, bias, stride, padding, dilation, groups = inputs
+        _, cols = output
+        ctx.mark_non_differentiable(cols)
+        ctx.save_for_backward(cols, weight)
+        ctx.has_bias = bias is not None
+        ctx.padded_size = (a.shape[2] + padding[2] + padding[3], a.shape[3] + padding[0] + padding[1])
+        ctx.conf = stride, padding, dilation, groups
+
+    @staticmethod
+    def backward(ctx, delta, _grad_cols):
+        cols, weight = ctx.saved_tensors
+        stride, padding, dilation, groups = ctx.conf
+        c_out, c_in_g, kh, kw = weight.shape
+        n = delta.shape[0]
+        delta_g = delta.reshape(n, groups, c_out // groups, -1)
+        grad_a = grad_w = grad_b = None
+        if ctx.needs_input_grad[0]:
+            w_g = weight.reshape(groups, c_out // groups, -1)
+            grad_cols = torch.matmul(w_g.transpose(1, 2), delta_g)  # (N, g, K, L)
+            grad_a_padded = col2im(grad_cols.reshape(n, groups * c_in_g * kh * kw, -1), ctx.padded_size, (kh, kw), stride, dilation)
+            grad_a = unpad2d(grad_a_padded, padding)
+        if ctx.needs_input_grad[1]:
+            grad_w = torch.einsum("ngol,ngkl->gok", delta_g, cols).reshape(weight.shape)
+        if ctx.has_bias and ctx.needs_input_grad[2]:
+            grad_b = delta.sum((0, 2, 3))
+        return grad_a, grad_w, grad_b, None, None, None, None
+
+
+def _conv_padding(
+    padding: str | int | Sequence[int], kernel: tuple[int, int], stride: tuple[int, int], dilation: tuple[int, int]
+) -> Padding4:
+    if isinstance(padding, str):
+        if padding == "valid":
+            return 0, 0, 0, 0
+        if padding == "same":
+            if stride != (1, 1):
+                raise ValueError(f"padding='same' needs stride 1 (as in torch.nn.functional.conv2d), got stride {stride}")
+            # Total padding d·(k−1) per dimension; an odd total puts the extra row/column at the end, as PyTorch does.
+            th, tw = dilation[0] * (kernel[0] - 1), dilation[1] * (kernel[1] - 1)
+            return tw // 2, tw - tw // 2, th // 2, th - th // 2
+        raise ValueError(f"padding must be an int, a pair of ints, 'valid' or 'same', got {padding!r}")
+    ph, pw = pair("padding", padding)
+    check_non_negative("padding", (ph, pw))
+    return pw, pw, ph, ph
+
+
+def conv2d(
+    input: torch.Tensor,
+    weight: torch.Tensor,
+    bias: torch.Tensor | None = None,
+    stride: int | Sequence[int] = 1,
+    padding: str | int | Sequence[int] = 0,
+    dilation: int | Sequence[int] = 1,
+    groups: int = 1,
+) -> torch.Tensor:
+    r"""2-D convolution (cross-correlation, as in every deep-learning library), the twin of
+    ``torch.nn.functional.conv2d``, computed by im2col + GEMM (see :class:`Conv2d`).
+
+    Args:
+        input: (N, C_in, H, W) or unbatched (C_in, H, W).
+        weight: (C_out, C_in / groups, k_h, k_w).
+        bias: (C_out,) or None.
+        stride, dilation: int or (h, w), positive.
+        padding: int or (h, w), non-negative (zeros are added on both sides), or 'valid' / 'same'.
+        groups: splits C_in and C_out into ``groups`` independent convolutions.
+
+    Shape:
+        H_out = ⌊(H + 2·p_h − d_h·(k_h − 1) − 1) / s_h⌋ + 1, and likewise W_out;
+        (N, C_in, H, W) → (N, C_out, H_out, W_out), or (C_in, H, W) → (C_out, H_out, W_out).
+    """
+    check_floating("input", input)
+    check_floating("weight", weight)
+    check_rank("input", input, (3, 4), "(N, C_in, H, W) or unbatched (C_in, H, W)")
+    check_rank("weight", weight, (4,), "(C_out, C_in / groups, k_h, k_w)")
+    check_same_dtype_device("weight", weight, "input", input)
+    if isinstance(groups, bool) or not isinstance(groups, int) or groups <= 0:
+        raise ValueError(f"groups must be a positive int, got {groups!r}")
+    stride_, dilation_ = pair("stride", stride), pair("dilation", dilation)
+    check_positive("stride", stride_)
+    check_positive("dilation", dilation_)
+    c_out, c_in_g, kh, kw = weight.shape
+    if min(c_out, c_in_g, kh, kw) == 0:
+        raise ValueError(f"weight must have no empty dimension, got shape {tuple(weight.shape)}")
+    padding_ = _conv_padding(padding, (kh, kw), stride_, dilation_)
+
+    batched = input.dim() == 4
+    a = input if batched else input.unsqueeze(0)
+    c_in = a.shape[1]
+    if c_in != c_in_g * groups:
+        raise ValueError(
+            f"input has {c_in} channels (shape {tuple(input.shape)}) but weight {tuple(weight.shape)} with "
+            f"groups={groups} expects C_in = {c_in_g} × {groups} = {c_in_g * groups}"
+        )
+    if c_out % groups:
+        raise ValueError(f"weight has C_out = {c_out} output channels, which is not divisible by groups={groups}")
+    if bias is not None:
+        check_floating("bias", bias)
+        check_same_dtype_device("bias", bias, "input", input)
+        if bias.shape != (c_out,):
+            raise ValueError(f"bias must have shape ({c_out},) to match weight {tuple(weight.shape)}, got {tuple(bias.shape)}")
+    padded = (a.shape[2] + padding_[2] + padding_[3], a.shape[3] + padding_[0] + padding_[1])
+    reach = (dilation_[0] * (kh - 1) + 1, dilation_[1] * (kw - 1) + 1)
+    if reach[0] > padded[0] or reach[1] > padded[1]:
+        raise ValueError(
+            f"kernel ({kh}, {kw}) with dilation {dilation_} spans {reach} pixels, larger than the padded input "
+            f"{padded} (input {tuple(input.shape)}, padding {padding!r})"
+        )
+    z, _ = Conv2d.apply(a, weight, bias, stride_, padding_, dilation_, groups)
+    return z if batched else z.squeeze(0)
