@@ -17,6 +17,7 @@ import torch.nn.functional as F
 import refnets.functional as RF
 from refnets.functional import activations, conv, losses, pooling
 from refnets.functional.linear import Linear as LinearFunction
+from refnets.nn.losses import builtin_quadratic_loss
 
 
 def _t(*shape: int) -> torch.Tensor:
@@ -97,14 +98,8 @@ def _quadratic_samples() -> list:
     ]
 
 
-def builtin_quadratic(a: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    if not y.is_floating_point():
-        y = F.one_hot(y, a.shape[-1]).to(a.dtype)
-    return F.mse_loss(a, y, reduction="sum") / (2 * a.shape[0])
-
-
 def builtin_step(z: torch.Tensor) -> torch.Tensor:
-    return torch.heaviside(z, torch.zeros((), dtype=z.dtype))
+    return torch.heaviside(z, torch.zeros((), dtype=z.dtype, device=z.device))
 
 
 OPS = [
@@ -127,7 +122,7 @@ OPS = [
     OpInfo("cross_entropy", RF.cross_entropy, F.cross_entropy, losses.CrossEntropy, _ce_samples,
            ("aten._log_softmax", "aten._log_softmax_backward_data", "aten.nll_loss_forward", "aten.nll_loss_backward",
             "aten.nll_loss", "aten.cross_entropy_loss"), double_backward=True, no_grad_args=(1,)),
-    OpInfo("quadratic_loss", RF.quadratic_loss, builtin_quadratic, losses.QuadraticLoss, _quadratic_samples,
+    OpInfo("quadratic_loss", RF.quadratic_loss, builtin_quadratic_loss, losses.QuadraticLoss, _quadratic_samples,
            ("aten.mse_loss", "aten.mse_loss_backward"), double_backward=True, no_grad_args=(1,)),
 ]
 

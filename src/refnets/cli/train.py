@@ -1,0 +1,123 @@
+"""refnets-train: train a model from the Hydra configs in conf/.
+
+    refnets-train                                   # LeNet-5 on the bundled digits, ~2 min on CPU
+    refnets-train experiment=nielsen_ch1            # Nielsen ch. 1 on MNIST
+    refnets-train model=lenet5 data=mnist trainer=cuda ops=builtin
+    refnets-train -m experiment=lr_sweep            # a multirun: one job per learning rate
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+import hydra
+import lightning as L
+import torch
+from hydra.core.hydra_config import HydraConfig
+from hydra.utils import instantiate
+from lightning.pytorch.callbacks import LearningRateMonitor
+from omegaconf import DictConfig, OmegaConf
+
+from ..config import config_dir
+from ..data import DatasetNotFoundError
+
+log = logging.getLogger("refnets.train")
+
+
+class ConfigError(ValueError):
+    """A configuration that cannot run on this machine, with what to change."""
+
+
+def check_accelerator(trainer_cfg: DictConfig) -> None:
+    """trainer=cuda/ddp without CUDA stops here, clearly, rather than falling back to the CPU."""
+    accelerator = str(trainer_cfg.get("accelerator", "auto"))
+    if accelerator in ("cuda", "gpu") and not torch.cuda.is_available():
+        built = torch.version.cuda or "no CUDA"
+        raise ConfigError(
+            f"trainer.accelerator={accelerator} asks for a CUDA GPU, but torch.cuda.is_available() is False on this machine "
+            f"(torch {torch.__version__}, built with {built}). Use trainer=cpu (or trainer=ddp_cpu), or run on a machine with a GPU."
+        )
+
+
+def _instantiate_all(group: DictConfig | None) -> list[Any]:
+    return [instantiate(node) for node in (group or {}).values() if node is not None and "_target_" in node]
+
+
+def train(cfg: DictConfig) -> dict[str, Any]:
+    """Fit (and test) the configured model; return the summary that is written to metrics.json."""
+    check_accelerator(cfg.trainer)
+    if cfg.get("seed") is not None:
+        L.seed_everything(cfg.seed, workers=True)
+    datamodule = instantiate(cfg.data)
+    model = instantiate(cfg.model)
+    loggers = _instantiate_all(cfg.get("logger"))
+    callbacks = _instantiate_all(cfg.get("callbacks"))
+    if not loggers:  # LearningRateMonitor refuses to run without a logger; with logger=none there is nothing to log to
+        callbacks = [c for c in callbacks if not isinstance(c, LearningRateMonitor)]
+    trainer: L.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
+    for logger in loggers:
+        logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
+
+    trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
+    metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
+    checkpoint = trainer.checkpoint_callback
+    # read before testing: loading a checkpoint restores the callback's state as it was when that file was saved
+    best = getattr(checkpoint, "best_model_path", "") or None
+    last = getattr(checkpoint, "last_model_path", "") or None
+    if cfg.get("test"):
+        trainer.test(model, datamodule=datamodule, ckpt_path=best, weights_only=False)
+        metrics.update({k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("test/")})
+
+    output_dir = Path(cfg.paths.output_dir)
+    summary = {
+        "metrics": dict(sorted(metrics.items())),
+        "epochs": trainer.current_epoch,
+        "ops": cfg.get("ops"),
+        "output_dir": str(output_dir),
+        "best_checkpoint": best,
+        "last_checkpoint": last,
+        "log_dirs": [lg.log_dir for lg in loggers],
+    }
+    if trainer.is_global_zero:
+        output_dir.mkdir(parents=True, exist_ok=True)
+        (output_dir / "metrics.json").write_text(json.dumps(summary, indent=2) + "\n")
+        _report(summary, output_dir)
+    return summary
+
+
+def _report(summary: dict[str, Any], output_dir: Path) -> None:
+    shown = {k: v for k, v in summary["metrics"].items() if not k.endswith(("_step", "_epoch"))}
+    lines = ["", "refnets-train finished", *(f"  {k:<22} {v:.4f}" for k, v in shown.items())]
+    lines += [
+        f"  run folder             {output_dir}",
+        f"  metrics                {output_dir / 'metrics.json'}",
+        f"  best checkpoint        {summary['best_checkpoint']}",
+        f"  last checkpoint        {summary['last_checkpoint']}",
+    ]
+    lines += [f"  TensorBoard / logs     {d}" for d in summary["log_dirs"]]
+    if summary["log_dirs"]:
+        lines.append(f"  view with: tensorboard --logdir {output_dir}")
+    print("\n".join(lines), flush=True)
+
+
+@hydra.main(version_base="1.3", config_path=str(config_dir()), config_name="train")
+def _hydra_main(cfg: DictConfig) -> float | None:
+    try:
+        summary = train(cfg)
+    except (ConfigError, DatasetNotFoundError) as err:
+        log.error("%s", err)
+        sys.exit(2)
+    # what a Hydra sweeper optimises, where one is used
+    return summary["metrics"].get("val/acc")
+
+
+def main() -> None:
+    _hydra_main()
+
+
+if __name__ == "__main__":
+    main()

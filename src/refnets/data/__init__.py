@@ -1,0 +1,15 @@
+"""LightningDataModules. Every set is held in memory as tensors and served by indexing them."""
+
+from .base import ArrayDataModule, TensorBatches
+from .digits import DigitsDataModule
+from .mnist import DatasetNotFoundError, MNISTDataModule
+from .toy import Toy2DDataModule
+
+__all__ = [
+    "ArrayDataModule",
+    "TensorBatches",
+    "MNISTDataModule",
+    "DatasetNotFoundError",
+    "DigitsDataModule",
+    "Toy2DDataModule",
+]

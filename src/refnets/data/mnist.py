@@ -1,0 +1,133 @@
+"""MNIST, Fashion-MNIST and KMNIST through torchvision's dataset classes, found offline first.
+
+Where the four IDX files come from, in order:
+1. ``data_dir`` (config ``data.data_dir``; the environment variable REFNETS_DATA_DIR sets its
+   default): torchvision's layout ``<data_dir>/<Class>/raw/``, or the files directly in ``data_dir``;
+2. known system folders — Debian's package ``dataset-fashion-mnist`` installs the real
+   Fashion-MNIST at /usr/share/datasets/fashion-mnist (as .gz files whose checksums differ from
+   torchvision's, so they are decompressed here rather than handed to torchvision's downloader);
+3. torchvision's download, when ``download: true``.
+Files found in 1 or 2 are copied (decompressed) into ``<data_dir>/<Class>/raw/`` once, where
+torchvision reads them. torchvision decodes each set once into a uint8 tensor (``.data``).
+"""
+
+from __future__ import annotations
+
+import gzip
+import os
+import shutil
+from pathlib import Path
+
+import torch
+from torchvision import datasets
+
+from .base import ArrayDataModule
+
+DATASETS = {"mnist": datasets.MNIST, "fashion_mnist": datasets.FashionMNIST, "kmnist": datasets.KMNIST}
+IDX_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
+SYSTEM_DIRS = {
+    "mnist": ("/usr/share/datasets/mnist",),
+    "fashion_mnist": ("/usr/share/datasets/fashion-mnist",),
+    "kmnist": ("/usr/share/datasets/kmnist",),
+}
+
+
+class DatasetNotFoundError(FileNotFoundError):
+    """No source of a dataset's files worked; the message lists each one tried and what to do."""
+
+
+def _find_idx(folder: Path) -> dict[str, Path] | None:
+    """The four IDX files in ``folder``, each plain or gzipped; None unless all four are there."""
+    found = {}
+    for name in IDX_FILES:
+        for candidate in (folder / name, folder / f"{name}.gz"):
+            if candidate.is_file():
+                found[name] = candidate
+                break
+        else:
+            return None
+    return found
+
+
+def _install(files: dict[str, Path], raw: Path) -> None:
+    raw.mkdir(parents=True, exist_ok=True)
+    for name, source in files.items():
+        target = raw / name
+        tmp = target.with_suffix(".partial")
+        opener = gzip.open if source.suffix == ".gz" else open
+        with opener(source, "rb") as src, open(tmp, "wb") as dst:
+            shutil.copyfileobj(src, dst)
+        tmp.replace(target)  # atomic: an interrupted copy never looks like a complete file
+
+
+def locate(dataset: str, data_dir: str | os.PathLike, download: bool = False, system_dirs: tuple[str, ...] | None = None) -> Path:
+    """Make sure ``<data_dir>/<Class>/raw/`` holds the four IDX files of ``dataset``; return that folder."""
+    if dataset not in DATASETS:
+        raise ValueError(f"dataset must be one of {tuple(DATASETS)}, got {dataset!r}")
+    cls = DATASETS[dataset]
+    root = Path(data_dir).expanduser()
+    raw = root / cls.__name__ / "raw"
+    if (found := _find_idx(raw)) and all(path.suffix != ".gz" for path in found.values()):
+        return raw
+    sources = [raw, root, root / cls.__name__, *map(Path, SYSTEM_DIRS[dataset] if system_dirs is None else system_dirs)]
+    for folder in sources:
+        if found := _find_idx(folder):
+            try:
+                _install(found, raw)
+            except OSError as err:
+                raise DatasetNotFoundError(f"found {cls.__name__}'s IDX files in {folder} but could not copy them into {raw}: {err}") from err
+            return raw
+    if download:
+        try:
+            for train in (True, False):
+                cls(str(root), train=train, download=True)
+            return raw
+        except Exception as err:  # noqa: BLE001 — any download failure ends in the one message below
+            download_note = f"torchvision's download failed: {type(err).__name__}: {str(err).strip().splitlines()[0]}"
+    else:
+        download_note = "download was not attempted (data.download=false)"
+    tried = "\n".join(f"  - {folder}" for folder in sources)
+    hint_debian = (
+        "\n  - install Debian's package: apt-get install dataset-fashion-mnist (puts them in /usr/share/datasets/fashion-mnist)"
+        if dataset == "fashion_mnist"
+        else ""
+    )
+    raise DatasetNotFoundError(
+        f"Could not find the {cls.__name__} dataset ({dataset}): no folder tried holds all four IDX files "
+        f"({', '.join(IDX_FILES)}, plain or .gz):\n{tried}\n"
+        f"and {download_note}.\n"
+        f"Offline options:\n"
+        f"  - put the four IDX files in {raw} (or in {root}; set data.data_dir=... or REFNETS_DATA_DIR to choose the folder)"
+        f"{hint_debian}\n"
+        f"  - or train on a bundled set that needs no files: data=digits (or blobs, xor, moons, circles)"
+    )
+
+
+class MNISTDataModule(ArrayDataModule):
+    """MNIST-family images (N, 1, 28, 28) uint8, 10 classes, from torchvision's dataset classes.
+
+    Args:
+        dataset: 'mnist', 'fashion_mnist' or 'kmnist'.
+        data_dir: folder of the data (see the module docstring for the search order).
+        download: let torchvision download the files when no local copy is found.
+        **kwargs: see :class:`ArrayDataModule` (Nielsen's split is ``val_size=10000``).
+    """
+
+    num_classes = 10
+    dims = (1, 28, 28)
+
+    def __init__(self, dataset: str = "mnist", data_dir: str = "data", download: bool = False, **kwargs) -> None:
+        super().__init__(**kwargs)
+        if dataset not in DATASETS:
+            raise ValueError(f"dataset must be one of {tuple(DATASETS)}, got {dataset!r}")
+        self.dataset, self.data_dir, self.download = dataset, str(data_dir), download
+
+    def prepare_data(self) -> None:
+        locate(self.dataset, self.data_dir, self.download)
+
+    def load(self):
+        locate(self.dataset, self.data_dir, self.download)
+        cls = DATASETS[self.dataset]
+        root = str(Path(self.data_dir).expanduser())
+        splits = [cls(root, train=train, download=False) for train in (True, False)]
+        return tuple((s.data.unsqueeze(1), s.targets.long()) for s in splits)

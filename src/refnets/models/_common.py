@@ -1,0 +1,46 @@
+"""What the models share: checked choices and the weight-initialisation schemes."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+
+import torch
+from torch import nn
+
+INITS = ("torch", "normal", "scaled")
+ACTIVATIONS = ("sigmoid", "tanh", "relu")
+
+
+def choice(name: str, value: object, options: Iterable[str]) -> str:
+    options = tuple(options)
+    if value not in options:
+        raise ValueError(f"{name} must be one of {options}, got {value!r}")
+    return value  # type: ignore[return-value]
+
+
+def make_activation(layers, name: str) -> nn.Module:
+    """A fresh activation module of the given ``layers`` namespace: sigmoid, tanh or relu."""
+    return {"sigmoid": layers.Sigmoid, "tanh": layers.Tanh, "relu": layers.ReLU}[choice("activation", name, ACTIVATIONS)]()
+
+
+@torch.no_grad()
+def initialise(model: nn.Module, scheme: str) -> None:
+    """Re-draw every weight and bias of the Linear/Conv2d layers of ``model``, in module order.
+
+    - ``torch``: keep torch.nn's default (U(−1/√fan_in, 1/√fan_in)).
+    - ``normal``: w, b ~ N(0, 1) — Nielsen's network.py (ch. 1).
+    - ``scaled``: w ~ N(0, 1/fan_in), b ~ N(0, 1) — Nielsen's improved initialisation (ch. 3).
+
+    The draws depend only on the parameter shapes and their order, so a custom and a builtin model
+    seeded alike receive identical weights.
+    """
+    choice("init", scheme, INITS)
+    if scheme == "torch":
+        return
+    for module in model.modules():
+        if isinstance(module, (nn.Linear, nn.Conv2d)):
+            fan_in = module.weight[0].numel()
+            module.weight.normal_(0.0, 1.0 if scheme == "normal" else 1.0 / math.sqrt(fan_in))
+            if module.bias is not None:
+                module.bias.normal_(0.0, 1.0)

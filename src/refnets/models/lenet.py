@@ -1,0 +1,65 @@
+"""LeNet-5 (LeCun, Bottou, Bengio, Haffner 1998) for 1×28×28 images."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from ..nn import OPS, layers
+from ._common import INITS, choice, initialise, make_activation
+
+POOLINGS = ("avg", "max")
+
+
+class LeNet5(nn.Module):
+    r"""conv 6@5×5 (pad 2) → f → pool 2 → conv 16@5×5 → f → pool 2 → FC 400→120 → f → FC 120→84 → f → FC 84→C.
+
+    Args:
+        activation: f — 'tanh' (LeCun's), 'sigmoid' or 'relu'.
+        pooling: 'avg' (LeCun's subsampling) or 'max'.
+        num_classes: C, the number of output logits.
+        in_channels: channels of the input image.
+        init: 'torch', 'normal' or 'scaled' (see ``refnets.models._common.initialise``).
+        ops: 'custom' or 'builtin'.
+
+    Shape: (N, in_channels, 28, 28) → (N, 6, 28, 28) → (N, 6, 14, 14) → (N, 16, 10, 10) → (N, 16, 5, 5)
+        → (N, 400) → (N, 120) → (N, 84) → (N, C) logits.
+    """
+
+    def __init__(
+        self,
+        activation: str = "tanh",
+        pooling: str = "avg",
+        num_classes: int = 10,
+        in_channels: int = 1,
+        init: str = "torch",
+        ops: str = "custom",
+    ) -> None:
+        super().__init__()
+        self.ops = choice("ops", ops, OPS)
+        choice("pooling", pooling, POOLINGS)
+        choice("init", init, INITS)
+        self.num_classes, self.in_channels = num_classes, in_channels
+        L = layers(ops)
+        pool = L.AvgPool2d if pooling == "avg" else L.MaxPool2d
+        self.features = nn.Sequential(
+            L.Conv2d(in_channels, 6, 5, padding=2), make_activation(L, activation), pool(2),
+            L.Conv2d(6, 16, 5), make_activation(L, activation), pool(2),
+        )
+        self.classifier = nn.Sequential(
+            L.Flatten(),
+            L.Linear(16 * 5 * 5, 120), make_activation(L, activation),
+            L.Linear(120, 84), make_activation(L, activation),
+            L.Linear(84, num_classes),
+        )
+        initialise(self, init)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.dim() != 4 or x.shape[1:] != (self.in_channels, 28, 28):
+            raise ValueError(
+                f"LeNet5 expects input (N, {self.in_channels}, 28, 28), got {tuple(x.shape)} "
+                "(resize the images to 28×28, e.g. data=digits with data.size=28)"
+            )
+        return self.classifier(self.features(x))
+
+

@@ -1,0 +1,66 @@
+"""The multi-layer perceptron of Nielsen's network.py, as a stack of Linear + activation layers."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+
+from ..nn import OPS, layers
+from ._common import INITS, choice, initialise, make_activation
+
+OUTPUTS = ("logits", "sigmoid")
+
+
+class MLP(nn.Module):
+    r"""a^l = f(W^l a^{l−1} + b^l) for l = 1 … L−1, then the output layer.
+
+    Args:
+        sizes: neurons per layer, input first: ``[784, 30, 10]`` is Nielsen's ch. 1 network;
+            ``[2, 2]`` is a single layer of sigmoid neurons (with ``output='sigmoid'``).
+        activation: hidden activation f — 'sigmoid' (Nielsen's), 'tanh' or 'relu'.
+        output: 'sigmoid' (activations in (0, 1), paired with the quadratic cost, as in the book) or
+            'logits' (z^L, paired with cross-entropy, which applies the softmax itself).
+        init: 'torch', 'normal' (N(0, 1), network.py) or 'scaled' (N(0, 1/n_in)), see ``initialise``.
+        ops: 'custom' or 'builtin'.
+
+    Shape: (N, *) with ∏* = sizes[0] → (N, sizes[-1]).
+    """
+
+    def __init__(
+        self,
+        sizes: Sequence[int] = (784, 30, 10),
+        activation: str = "sigmoid",
+        output: str = "logits",
+        init: str = "torch",
+        ops: str = "custom",
+    ) -> None:
+        super().__init__()
+        sizes = list(sizes)
+        if len(sizes) < 2 or not all(isinstance(s, int) and s > 0 for s in sizes):
+            raise ValueError(f"sizes must list at least two positive layer sizes (input first), got {sizes}")
+        self.ops = choice("ops", ops, OPS)
+        choice("output", output, OUTPUTS)
+        choice("init", init, INITS)
+        self.sizes, self.num_classes = sizes, sizes[-1]
+        L = layers(ops)
+        modules: list[nn.Module] = [L.Flatten()]
+        for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
+            modules.append(L.Linear(n_in, n_out))
+            if i < len(sizes) - 2:
+                modules.append(make_activation(L, activation))
+        if output == "sigmoid":
+            modules.append(L.Sigmoid())
+        self.layers = nn.Sequential(*modules)
+        initialise(self, init)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x[0].numel() != self.sizes[0]:
+            raise ValueError(
+                f"input has {x[0].numel()} features per sample (shape {tuple(x.shape)}), but the MLP's first layer "
+                f"expects sizes[0] = {self.sizes[0]}"
+            )
+        return self.layers(x)
+
+

@@ -1,0 +1,63 @@
+"""Rosenblatt's perceptron: a layer of step units trained by the perceptron rule."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from ..nn import OPS, layers
+from ._common import choice
+
+
+class Perceptron(nn.Module):
+    r"""a = step(w·x + b): output 1 when w·x + b > 0, else 0.
+
+    Two classes use one unit (its output is the class); C > 2 classes use C one-vs-rest units and
+    predict the class whose unit has the largest w·x + b.
+
+    Training is not backprop — the step has zero gradient — but the perceptron rule,
+    :meth:`perceptron_update`: for each unit, w ← w + η (y − a) x and b ← b + η (y − a),
+    averaged over the mini-batch. It converges on linearly separable data (the perceptron
+    convergence theorem) and never on XOR.
+
+    Args:
+        in_features: size of x (input is flattened).
+        num_classes: number of classes, ≥ 2.
+        ops: 'custom' (refnets' ops) or 'builtin' (torch.nn's).
+
+    Shape: (N, *) → (N, units) with units = 1 for two classes, else num_classes.
+    """
+
+    def __init__(self, in_features: int, num_classes: int = 2, ops: str = "custom") -> None:
+        super().__init__()
+        if num_classes < 2:
+            raise ValueError(f"num_classes must be at least 2, got {num_classes}")
+        self.ops = choice("ops", ops, OPS)
+        self.num_classes = num_classes
+        L = layers(ops)
+        self.flatten = L.Flatten()
+        self.linear = L.Linear(in_features, 1 if num_classes == 2 else num_classes)
+        self.step = L.Step()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.step(self.linear(self.flatten(x)))
+
+    def predict(self, x: torch.Tensor) -> torch.Tensor:
+        """Class indices (N,)."""
+        z = self.linear(self.flatten(x))
+        return (z[:, 0] > 0).long() if z.shape[1] == 1 else z.argmax(1)
+
+    @torch.no_grad()
+    def perceptron_update(self, x: torch.Tensor, y: torch.Tensor, lr: float) -> torch.Tensor:
+        """One step of the perceptron rule on a mini-batch; returns the 0/1 error rate before it."""
+        x = self.flatten(x)
+        a = self.step(self.linear(x))  # (N, units)
+        if a.shape[1] == 1:
+            target = y.to(a.dtype).unsqueeze(1)
+        else:
+            target = torch.nn.functional.one_hot(y, a.shape[1]).to(a.dtype)
+        error = target - a  # (N, units): +1 missed a positive, −1 fired on a negative, 0 right
+        n = x.shape[0]
+        self.linear.weight += lr * error.t() @ x / n
+        self.linear.bias += lr * error.sum(0) / n
+        return (error != 0).any(1).float().mean()

@@ -1,0 +1,118 @@
+"""The LightningModule that trains any refnets model as a classifier."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import lightning as L
+import torch
+from torch import nn
+from torchmetrics.classification import MulticlassAccuracy
+
+from ..nn import loss_function
+
+STAGES = ("train", "val", "test")
+
+
+class Classifier(L.LightningModule):
+    """Trains ``net`` by backprop on ``loss``, logging ``{stage}/loss`` and ``{stage}/acc``.
+
+    Args:
+        net: a refnets model with ``ops`` ('custom' | 'builtin') and ``num_classes`` attributes.
+        loss: 'cross_entropy' (for logits) or 'quadratic' (for sigmoid outputs, Nielsen's cost);
+            taken from refnets.functional when ``net.ops == 'custom'``, from torch when 'builtin',
+            so a builtin run swaps every op, the cost included.
+        optimizer: a partial optimiser (Hydra ``_partial_: true``), called with the parameters.
+        scheduler: an optional partial LR scheduler, called with the optimiser; stepped per epoch.
+    """
+
+    def __init__(
+        self,
+        net: nn.Module,
+        loss: str = "cross_entropy",
+        optimizer: Callable[..., torch.optim.Optimizer] | None = None,
+        scheduler: Callable[..., Any] | None = None,
+    ) -> None:
+        super().__init__()
+        # The net is a module of this one: its weights are in the checkpoint's state_dict already.
+        self.save_hyperparameters(logger=False, ignore=["net"])
+        self.net = net
+        self.loss_fn = loss_function(loss, getattr(net, "ops", "custom"))
+        # one accuracy per stage ("train" itself is taken: nn.Module.train)
+        self.accuracy = nn.ModuleDict(
+            {f"{stage}_acc": MulticlassAccuracy(num_classes=net.num_classes, average="micro") for stage in STAGES}
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+    def predict_classes(self, x: torch.Tensor, output: torch.Tensor) -> torch.Tensor:
+        return output.argmax(1)
+
+    def _log(self, stage: str, loss: torch.Tensor, preds: torch.Tensor, y: torch.Tensor) -> None:
+        on_step = stage == "train"
+        accuracy = self.accuracy[f"{stage}_acc"]
+        accuracy(preds, y)
+        kwargs = dict(on_step=on_step, on_epoch=True, prog_bar=True, sync_dist=not on_step, batch_size=y.shape[0])
+        self.log(f"{stage}/loss", loss, **kwargs)
+        self.log(f"{stage}/acc", accuracy, **kwargs)
+
+    def _shared_step(self, batch, stage: str) -> torch.Tensor:
+        x, y = batch
+        output = self(x)
+        loss = self.loss_fn(output, y)
+        self._log(stage, loss.detach(), self.predict_classes(x, output.detach()), y)
+        return loss
+
+    def training_step(self, batch, batch_idx):
+        return self._shared_step(batch, "train")
+
+    def validation_step(self, batch, batch_idx):
+        self._shared_step(batch, "val")
+
+    def test_step(self, batch, batch_idx):
+        self._shared_step(batch, "test")
+
+    def configure_optimizers(self):
+        if self.hparams.optimizer is None:
+            raise ValueError("Classifier needs an optimizer (a partial such as torch.optim.SGD with lr set), got None")
+        optimizer = self.hparams.optimizer(params=self.parameters())
+        if self.hparams.scheduler is None:
+            return optimizer
+        scheduler = self.hparams.scheduler(optimizer=optimizer)
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "epoch", "monitor": "val/loss"}}
+
+
+class PerceptronClassifier(Classifier):
+    """Trains a :class:`refnets.models.Perceptron` by the perceptron rule (manual optimisation).
+
+    ``{stage}/loss`` is the 0/1 error rate — the quantity the perceptron rule drives to zero on
+    separable data. ``lr`` is the rule's η.
+    """
+
+    def __init__(self, net: nn.Module, lr: float = 1.0) -> None:
+        if not hasattr(net, "perceptron_update"):
+            raise TypeError(f"PerceptronClassifier needs a refnets.models.Perceptron net, got {type(net).__name__}")
+        super().__init__(net, loss="quadratic")
+        self.save_hyperparameters(logger=False, ignore=["net"])
+        self.automatic_optimization = False
+
+    def predict_classes(self, x: torch.Tensor, output: torch.Tensor) -> torch.Tensor:
+        return self.net.predict(x)
+
+    def _shared_step(self, batch, stage: str) -> torch.Tensor:
+        x, y = batch
+        preds = self.net.predict(x)
+        error_rate = (preds != y).float().mean()
+        self._log(stage, error_rate, preds, y)
+        return error_rate
+
+    def training_step(self, batch, batch_idx):
+        x, y = batch
+        preds = self.net.predict(x)  # predictions before this batch's update, as the rule sees them
+        self._log("train", (preds != y).float().mean(), preds, y)
+        self.net.perceptron_update(x, y, self.hparams.lr)
+
+    def configure_optimizers(self):
+        return None

@@ -1,0 +1,129 @@
+"""Datamodules: MNIST-family loading from IDX files (written here), the offline error, the bundled sets."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from helpers import write_idx
+from refnets.data import DatasetNotFoundError, DigitsDataModule, MNISTDataModule, Toy2DDataModule
+from refnets.data import mnist as mnist_module
+
+
+@pytest.mark.parametrize("layout", ["torchvision", "flat", "flat-gz", "system-gz"])
+@pytest.mark.parametrize("dataset", ["mnist", "fashion_mnist", "kmnist"])
+def test_mnist_family_reads_idx_files(dataset, layout, tmp_path, monkeypatch):
+    """The IDX files are found in each place the docs list, decoded once, and served unchanged."""
+    cls_name = mnist_module.DATASETS[dataset].__name__
+    data_dir = tmp_path / "data"
+    folder = {
+        "torchvision": data_dir / cls_name / "raw",
+        "flat": data_dir,
+        "flat-gz": data_dir,
+        "system-gz": tmp_path / "system",
+    }[layout]
+    images, labels = write_idx(folder, gz=layout.endswith("gz"))
+    monkeypatch.setitem(mnist_module.SYSTEM_DIRS, dataset, (str(tmp_path / "system"),))
+    dm = MNISTDataModule(dataset, data_dir=str(data_dir), val_size=10, batch_size=8, seed=0)
+    dm.prepare_data()
+    dm.setup()
+    assert {k: len(v) for k, v in dm.splits.items()} == {"train": 50, "val": 10, "test": 20}
+    train = dm.splits["train"]
+    assert train.inputs.dtype == torch.uint8 and train.inputs.shape[1:] == (1, 28, 28)
+    # every served image is one of the written ones, with its own label
+    order = torch.randperm(60, generator=torch.Generator().manual_seed(0))[10:]
+    assert torch.equal(train.inputs[:, 0], images[order]) and torch.equal(train.targets, labels[order])
+    x, y = next(iter(dm.train_dataloader()))
+    assert x.shape == (8, 1, 28, 28) and x.dtype == torch.float32 and 0.0 <= x.min() and x.max() <= 1.0
+    assert y.dtype == torch.long
+
+
+def test_missing_dataset_error_names_every_source(tmp_path, monkeypatch):
+    monkeypatch.setitem(mnist_module.SYSTEM_DIRS, "fashion_mnist", (str(tmp_path / "nowhere"),))
+    dm = MNISTDataModule("fashion_mnist", data_dir=str(tmp_path / "data"), download=False)
+    with pytest.raises(DatasetNotFoundError) as err:
+        dm.prepare_data()
+    message = str(err.value)
+    for expected in (
+        "FashionMNIST", str(tmp_path / "data" / "FashionMNIST" / "raw"), str(tmp_path / "nowhere"),
+        "download was not attempted", "apt-get install dataset-fashion-mnist", "data=digits", "REFNETS_DATA_DIR",
+    ):
+        assert expected in message
+
+
+def test_failed_download_is_reported_not_raised_raw(tmp_path, monkeypatch):
+    """With download=true and no network, the error still lists the folders and quotes the download failure."""
+
+    def no_network(*args, **kwargs):
+        raise RuntimeError("Error downloading train-images-idx3-ubyte.gz: <urlopen error [Errno -3] no network>")
+
+    monkeypatch.setattr(mnist_module.datasets.MNIST, "download", no_network)
+    monkeypatch.setitem(mnist_module.SYSTEM_DIRS, "mnist", ())
+    with pytest.raises(DatasetNotFoundError, match=r"(?s)MNIST/raw.*torchvision's download failed: RuntimeError: Error downloading"):
+        MNISTDataModule("mnist", data_dir=str(tmp_path), download=True).prepare_data()
+
+
+def test_split_is_deterministic_under_the_seed():
+    def val_targets(seed):
+        dm = DigitsDataModule(size=8, val_size=100, seed=seed)
+        dm.setup()
+        return dm.splits["val"].targets
+
+    assert torch.equal(val_targets(1), val_targets(1))
+    assert not torch.equal(val_targets(1), val_targets(2))
+
+
+def test_digits_upsampled_for_lenet():
+    dm = DigitsDataModule(size=28, test_size=360, val_size=180)
+    dm.setup()
+    assert {k: len(v) for k, v in dm.splits.items()} == {"train": 1257, "val": 180, "test": 360}
+    x, y = next(iter(dm.test_dataloader()))
+    assert x.shape == (360, 1, 28, 28) and set(y.tolist()) == set(range(10))
+
+
+@pytest.mark.parametrize("kind", ["blobs", "xor", "moons", "circles"])
+def test_toy_sets(kind):
+    dm = Toy2DDataModule(kind, n_train=100, n_test=50, noise=0.1, val_size=20)
+    dm.setup()
+    x, y = next(iter(dm.train_dataloader()))
+    assert x.shape[1:] == (2,) and set(dm.splits["train"].targets.tolist()) == {0, 1}
+
+
+def test_xor_labels_are_xor_of_the_quadrant():
+    dm = Toy2DDataModule("xor", n_train=200, n_test=10, noise=0.1, val_size=0)
+    dm.setup()
+    x, y = dm.splits["train"].inputs, dm.splits["train"].targets
+    assert torch.equal(y, ((x[:, 0] > 0) ^ (x[:, 1] > 0)).long())
+
+
+def test_augmentation_uses_the_per_sample_path():
+    """A train_transform sees one uint8 image at a time through a standard DataLoader."""
+    seen = []
+
+    def flip(img):
+        seen.append(tuple(img.shape))
+        return img.flip(-1)
+
+    dm = DigitsDataModule(size=8, val_size=10, batch_size=4, train_transform=flip)
+    dm.setup()
+    x, _ = next(iter(dm.train_dataloader()))
+    assert x.shape == (4, 1, 8, 8) and seen[:4] == [(1, 8, 8)] * 4
+
+
+@pytest.mark.parametrize(
+    "kwargs, pattern",
+    [
+        (dict(batch_size=0), r"batch_size must be a positive int, got 0"),
+        (dict(val_size=-1), r"val_size must be a non-negative int, got -1"),
+        (dict(std=0.0), r"std must be positive, got 0.0"),
+    ],
+)
+def test_bad_datamodule_arguments(kwargs, pattern):
+    with pytest.raises(ValueError, match=pattern):
+        DigitsDataModule(**kwargs)
+
+
+def test_val_size_too_large_is_named():
+    dm = DigitsDataModule(val_size=5000)
+    with pytest.raises(ValueError, match=r"val_size=5000 leaves no training data: the training set has 1437 samples"):
+        dm.setup()

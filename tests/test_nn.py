@@ -1,0 +1,82 @@
+"""refnets.nn layers: torch.nn's constructor, initialisation and state_dict; refnets' ops inside."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+import refnets.nn as rnn
+
+LAYERS = [
+    ("Linear", (5, 3), {}, (4, 5)),
+    ("Linear", (5, 3), dict(bias=False), (2, 7, 5)),
+    ("Conv2d", (3, 4, 5), {}, (2, 3, 9, 9)),
+    ("Conv2d", (4, 6, (3, 2)), dict(stride=2, padding=1, groups=2, dilation=(1, 2)), (2, 4, 9, 8)),
+    ("Conv2d", (2, 2, 3), dict(padding=1, padding_mode="reflect"), (1, 2, 6, 6)),
+    ("Conv2d", (2, 2, 3), dict(padding="same", bias=False), (1, 2, 6, 6)),
+    ("Sigmoid", (), {}, (3, 4)),
+    ("Tanh", (), {}, (3, 4)),
+    ("ReLU", (), {}, (3, 4)),
+    ("MaxPool2d", (2,), {}, (2, 3, 6, 6)),
+    ("AvgPool2d", (3,), dict(stride=2, padding=1), (2, 3, 7, 7)),
+    ("Flatten", (), {}, (2, 3, 4, 4)),
+]
+
+
+@pytest.mark.parametrize("name, args, kwargs, shape", LAYERS, ids=[f"{l[0]}-{i}" for i, l in enumerate(LAYERS)])
+def test_layer_matches_torch_nn(name, args, kwargs, shape):
+    """Same seed → identical parameters; same input → same output and parameter gradients."""
+    torch.manual_seed(0)
+    ours = getattr(rnn, name)(*args, **kwargs)
+    torch.manual_seed(0)
+    theirs = getattr(nn, name)(*args, **kwargs)
+    for (n1, p1), (n2, p2) in zip(ours.named_parameters(), theirs.named_parameters(), strict=True):
+        assert n1 == n2 and torch.equal(p1, p2), f"{n1} differs at initialisation"
+    x = torch.randn(*shape)
+    out, ref = ours(x), theirs(x)
+    torch.testing.assert_close(out, ref, rtol=1e-5, atol=1e-5)  # float32, see test_functional.F32
+    if list(ours.parameters()):
+        g = torch.randn_like(out)
+        out.backward(g)
+        ref.backward(g)
+        for p1, p2 in zip(ours.parameters(), theirs.parameters()):
+            torch.testing.assert_close(p1.grad, p2.grad, rtol=1e-5, atol=1e-5)
+
+
+def test_state_dicts_are_interchangeable():
+    """A torch.nn checkpoint loads into the refnets layer, strictly, and vice versa."""
+    theirs = nn.Conv2d(3, 4, 5)
+    ours = rnn.Conv2d(3, 4, 5)
+    ours.load_state_dict(theirs.state_dict(), strict=True)
+    theirs.load_state_dict(ours.state_dict(), strict=True)
+    x = torch.randn(1, 3, 8, 8)
+    torch.testing.assert_close(ours(x), theirs(x), rtol=1e-5, atol=1e-5)
+
+
+def test_layers_use_the_hand_written_ops():
+    """A refnets layer's output is made by a refnets Function (not the torch.nn path it inherits from)."""
+    from refnets.functional.conv import Conv2d as ConvFunction
+    from refnets.functional.linear import Linear as LinearFunction
+
+    x = torch.randn(2, 3, 6, 6, requires_grad=True)
+    y = rnn.Conv2d(3, 2, 3)(x)
+    assert y.grad_fn._forward_cls is ConvFunction
+    z = rnn.Linear(4, 2)(torch.randn(3, 4))
+    node = z.grad_fn
+    while not hasattr(node, "_forward_cls"):  # step through the reshape that restores leading dims
+        node = node.next_functions[0][0]
+    assert node._forward_cls is LinearFunction
+
+
+def test_step_layer_and_its_builtin_twin_agree():
+    x = torch.tensor([-1.0, 0.0, 2.0])
+    assert torch.equal(rnn.Step()(x), torch.tensor([0.0, 0.0, 1.0]))
+    assert torch.equal(rnn.layers("builtin").Step()(x), rnn.Step()(x))
+
+
+def test_layers_namespaces_have_the_same_names():
+    custom, builtin = vars(rnn.layers("custom")), vars(rnn.layers("builtin"))
+    assert custom.keys() == builtin.keys()
+    with pytest.raises(ValueError, match=r"ops must be one of \('custom', 'builtin'\), got 'fast'"):
+        rnn.layers("fast")
