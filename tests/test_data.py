@@ -127,3 +127,25 @@ def test_val_size_too_large_is_named():
     dm = DigitsDataModule(val_size=5000)
     with pytest.raises(ValueError, match=r"val_size=5000 leaves no training data: the training set has 1437 samples"):
         dm.setup()
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="CUDA is not available on this machine (torch.cuda.is_available() is False)")
+def test_data_lives_on_the_training_gpu():
+    """With a CUDA trainer the tensors move to the GPU once, and batches come out already there."""
+    from types import SimpleNamespace
+
+    dm = DigitsDataModule(size=28, val_size=100)
+    dm.trainer = SimpleNamespace(strategy=SimpleNamespace(root_device=torch.device("cuda", 0)))
+    dm.setup()
+    x, y = next(iter(dm.train_dataloader()))
+    assert x.is_cuda and y.is_cuda and dm.splits["test"].inputs.is_cuda
+
+
+def test_data_stays_on_the_cpu_for_a_cpu_trainer():
+    from types import SimpleNamespace
+
+    dm = DigitsDataModule(size=8, val_size=100)
+    dm.trainer = SimpleNamespace(strategy=SimpleNamespace(root_device=torch.device("cpu")))
+    dm.setup()
+    assert dm.splits["train"].inputs.device.type == "cpu"

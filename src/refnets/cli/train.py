@@ -104,19 +104,49 @@ def _report(summary: dict[str, Any], output_dir: Path) -> None:
     print("\n".join(lines), flush=True)
 
 
-@hydra.main(version_base="1.3", config_path=str(config_dir()), config_name="train")
-def _hydra_main(cfg: DictConfig) -> float | None:
+def evaluate(cfg: DictConfig) -> dict[str, Any]:
+    """Test the checkpoint ``cfg.ckpt_path`` on the configured data; return and write the metrics."""
+    check_accelerator(cfg.trainer)
+    if not Path(cfg.ckpt_path).is_file():
+        raise ConfigError(f"ckpt_path={cfg.ckpt_path!r} is not a file: pass a checkpoint written by refnets-train (checkpoints/last.ckpt)")
+    datamodule = instantiate(cfg.data)
+    model = instantiate(cfg.model)
+    trainer: L.Trainer = instantiate(cfg.trainer, callbacks=_instantiate_all(cfg.get("callbacks")),
+                                     logger=_instantiate_all(cfg.get("logger")) or False)
+    trainer.test(model, datamodule=datamodule, ckpt_path=cfg.ckpt_path, weights_only=False)
+    summary = {"metrics": {k: float(v) for k, v in sorted(trainer.callback_metrics.items())}, "checkpoint": str(cfg.ckpt_path)}
+    output_dir = Path(cfg.paths.output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    (output_dir / "metrics.json").write_text(json.dumps(summary, indent=2) + "\n")
+    return summary
+
+
+def _run(task, cfg: DictConfig) -> dict[str, Any]:
+    """Run ``task``; a configuration or data problem ends in its message and exit status 2, no traceback."""
     try:
-        summary = train(cfg)
+        return task(cfg)
     except (ConfigError, DatasetNotFoundError) as err:
         log.error("%s", err)
         sys.exit(2)
-    # what a Hydra sweeper optimises, where one is used
-    return summary["metrics"].get("val/acc")
+
+
+@hydra.main(version_base="1.3", config_path=str(config_dir()), config_name="train")
+def _train_main(cfg: DictConfig) -> float | None:
+    # the return value is what a Hydra sweeper optimises, where one is used
+    return _run(train, cfg)["metrics"].get("val/acc")
+
+
+@hydra.main(version_base="1.3", config_path=str(config_dir()), config_name="eval")
+def _eval_main(cfg: DictConfig) -> None:
+    _run(evaluate, cfg)
 
 
 def main() -> None:
-    _hydra_main()
+    _train_main()
+
+
+def eval_main() -> None:
+    _eval_main()
 
 
 if __name__ == "__main__":

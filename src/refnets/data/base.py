@@ -130,11 +130,16 @@ class ArrayDataModule(L.LightningDataModule):
             self.splits = {k: v.to(device) for k, v in self.splits.items()}
 
     def _device(self) -> torch.device | None:
+        """The GPU to keep the data on: the trainer's, when it is CUDA and the data fit in half its free memory."""
         trainer = getattr(self, "trainer", None)
         if not self.on_device or trainer is None:
             return None
         device = trainer.strategy.root_device
-        return device if device.type == "cuda" else None
+        if device.type != "cuda":
+            return None
+        size = sum(t.inputs.nbytes + t.targets.nbytes for t in self.splits.values())
+        free, _ = torch.cuda.mem_get_info(device)
+        return device if size < free // 2 else None
 
     def _loader(self, split: str, batch_size: int, shuffle: bool) -> DataLoader:
         if not self.splits:

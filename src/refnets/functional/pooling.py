@@ -16,6 +16,23 @@ from .conv import col2im, conv_output_size, im2col, pad2d, unpad2d
 __all__ = ["max_pool2d", "avg_pool2d", "MaxPool2d", "AvgPool2d"]
 
 
+def _windows(a: torch.Tensor, kernel, stride, padding, pad_value: float) -> tuple[torch.Tensor, tuple[int, int]]:
+    """Every pooling window of every channel as a column: (N, C, H, W) → (N·C, k_h·k_w, L), and (H_out, W_out)."""
+    n, c, h, w = a.shape
+    p4 = (padding[1], padding[1], padding[0], padding[0])
+    cols = im2col(pad2d(a.reshape(n * c, 1, h, w), p4, value=pad_value), kernel, stride, (1, 1))
+    h_out = conv_output_size(h, kernel[0], stride[0], 2 * padding[0], 1)
+    w_out = conv_output_size(w, kernel[1], stride[1], 2 * padding[1], 1)
+    return cols, (h_out, w_out)
+
+
+def _windows_backward(grad_cols: torch.Tensor, input_shape, kernel, stride, padding) -> torch.Tensor:
+    """The adjoint of :func:`_windows`: col2im, crop the padding, restore (N, C, H, W)."""
+    n, c, h, w = input_shape
+    grad_a = col2im(grad_cols, (h + 2 * padding[0], w + 2 * padding[1]), kernel, stride, (1, 1))
+    return unpad2d(grad_a, (padding[1], padding[1], padding[0], padding[0])).reshape(n, c, h, w)
+
+
 class MaxPool2d(torch.autograd.Function):
     r"""a_out = max over each window of a; the input is padded with −∞ so padding never wins.
 
@@ -32,13 +49,9 @@ class MaxPool2d(torch.autograd.Function):
 
     @staticmethod
     def forward(a, kernel, stride, padding):
-        n, c, h, w = a.shape
-        p4 = (padding[1], padding[1], padding[0], padding[0])
-        cols = im2col(pad2d(a.reshape(n * c, 1, h, w), p4, value=float("-inf")), kernel, stride, (1, 1))
+        cols, out_size = _windows(a, kernel, stride, padding, pad_value=float("-inf"))
         out, argmax = cols.max(dim=1)
-        h_out = conv_output_size(h, kernel[0], stride[0], 2 * padding[0], 1)
-        w_out = conv_output_size(w, kernel[1], stride[1], 2 * padding[1], 1)
-        return out.reshape(n, c, h_out, w_out), argmax
+        return out.reshape(*a.shape[:2], *out_size), argmax
 
     @staticmethod
     def setup_context(ctx, inputs, output):
@@ -53,12 +66,9 @@ class MaxPool2d(torch.autograd.Function):
     def backward(ctx, delta, _grad_argmax):
         (argmax,) = ctx.saved_tensors
         kernel, stride, padding = ctx.conf
-        n, c, h, w = ctx.input_shape
-        grad_cols = delta.new_zeros(n * c, kernel[0] * kernel[1], argmax.shape[1])
-        grad_cols.scatter_(1, argmax.unsqueeze(1), delta.reshape(n * c, 1, -1))
-        padded = (h + 2 * padding[0], w + 2 * padding[1])
-        grad_a = col2im(grad_cols, padded, kernel, stride, (1, 1))
-        return unpad2d(grad_a, (padding[1], padding[1], padding[0], padding[0])).reshape(n, c, h, w), None, None, None
+        grad_cols = delta.new_zeros(argmax.shape[0], kernel[0] * kernel[1], argmax.shape[1])
+        grad_cols.scatter_(1, argmax.unsqueeze(1), delta.reshape(argmax.shape[0], 1, -1))
+        return _windows_backward(grad_cols, ctx.input_shape, kernel, stride, padding), None, None, None
 
 
 class AvgPool2d(torch.autograd.Function):
@@ -72,12 +82,8 @@ class AvgPool2d(torch.autograd.Function):
 
     @staticmethod
     def forward(a, kernel, stride, padding):
-        n, c, h, w = a.shape
-        p4 = (padding[1], padding[1], padding[0], padding[0])
-        cols = im2col(pad2d(a.reshape(n * c, 1, h, w), p4), kernel, stride, (1, 1))
-        h_out = conv_output_size(h, kernel[0], stride[0], 2 * padding[0], 1)
-        w_out = conv_output_size(w, kernel[1], stride[1], 2 * padding[1], 1)
-        return cols.mean(dim=1).reshape(n, c, h_out, w_out)
+        cols, out_size = _windows(a, kernel, stride, padding, pad_value=0.0)
+        return cols.mean(dim=1).reshape(*a.shape[:2], *out_size)
 
     @staticmethod
     def setup_context(ctx, inputs, output):
@@ -88,12 +94,10 @@ class AvgPool2d(torch.autograd.Function):
     @staticmethod
     def backward(ctx, delta):
         kernel, stride, padding = ctx.conf
-        n, c, h, w = ctx.input_shape
         k = kernel[0] * kernel[1]
-        grad_cols = (delta.reshape(n * c, 1, -1) / k).expand(n * c, k, delta.shape[2] * delta.shape[3])
-        padded = (h + 2 * padding[0], w + 2 * padding[1])
-        grad_a = col2im(grad_cols, padded, kernel, stride, (1, 1))
-        return unpad2d(grad_a, (padding[1], padding[1], padding[0], padding[0])).reshape(n, c, h, w), None, None, None
+        windows = delta.shape[0] * delta.shape[1]
+        grad_cols = (delta.reshape(windows, 1, -1) / k).expand(windows, k, delta.shape[2] * delta.shape[3])
+        return _windows_backward(grad_cols, ctx.input_shape, kernel, stride, padding), None, None, None
 
 
 def _pool_args(
