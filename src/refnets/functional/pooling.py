@@ -36,39 +36,50 @@ def _windows_backward(grad_cols: torch.Tensor, input_shape, kernel, stride, padd
 class MaxPool2d(torch.autograd.Function):
     r"""a_out = max over each window of a; the input is padded with −∞ so padding never wins.
 
-    Shapes (N' = N·C, K = k_h·k_w, L = H_out·W_out):
+    Shapes (N' = N·C, K = k_h·k_w, L = H_out·W_out, P = (H + 2p_h)·(W + 2p_w)):
         a: (N, C, H, W) → (N', 1, H + 2p_h, W + 2p_w) → cols: (N', K, L) → max over K → (N, C, H_out, W_out)
 
-    Backward: the gradient flows only to the winner of each window (the max is locally the identity
-    on the winner and constant in the rest):
-        ∂C/∂cols = δ scattered to the argmax row of each column, zeros elsewhere   (N', K, L)
-        ∂C/∂a    = col2im(∂C/∂cols), padding cropped — overlapping windows add up   (N, C, H, W)
+    Backward: the max is locally the identity on each window's winner and constant in the rest,
+    so δ goes to the winning pixel only, and a pixel that wins several overlapping windows
+    collects the sum:
+        ∂C/∂a_flat = scatter_add over pixels of δ, at the winners' pixel indices   (N', P)
+    which is col2im applied to a column matrix that is zero except at each argmax — done directly,
+    without building that mostly-zero (N', K, L) matrix (measured: half the time of col2im here).
 
-    The argmax is returned as a second, non-differentiable output so that setup_context can save it.
+    The winners' pixel indices are returned as a second, non-differentiable output so that
+    setup_context can save them.
     """
 
     @staticmethod
     def forward(a, kernel, stride, padding):
-        cols, out_size = _windows(a, kernel, stride, padding, pad_value=float("-inf"))
-        out, argmax = cols.max(dim=1)
-        return out.reshape(*a.shape[:2], *out_size), argmax
+        cols, (h_out, w_out) = _windows(a, kernel, stride, padding, pad_value=float("-inf"))
+        out, argmax = cols.max(dim=1)  # argmax: offset i·k_w + j inside each window, (N', L)
+        # window l = (p, q) starts at pixel (p·s_h, q·s_w) of the padded image; its offset (i, j) adds (i, j)
+        w_padded = a.shape[3] + 2 * padding[1]
+        p = torch.arange(h_out, device=a.device).unsqueeze(1) * stride[0]
+        q = torch.arange(w_out, device=a.device).unsqueeze(0) * stride[1]
+        start = (p * w_padded + q).reshape(1, -1)
+        winner = start + (argmax // kernel[1]) * w_padded + argmax % kernel[1]
+        return out.reshape(*a.shape[:2], h_out, w_out), winner
 
     @staticmethod
     def setup_context(ctx, inputs, output):
         a, kernel, stride, padding = inputs
-        _, argmax = output
-        ctx.mark_non_differentiable(argmax)
-        ctx.save_for_backward(argmax)
+        _, winner = output
+        ctx.mark_non_differentiable(winner)
+        ctx.save_for_backward(winner)
         ctx.input_shape = a.shape
-        ctx.conf = kernel, stride, padding
+        ctx.padding = padding
 
     @staticmethod
-    def backward(ctx, delta, _grad_argmax):
-        (argmax,) = ctx.saved_tensors
-        kernel, stride, padding = ctx.conf
-        grad_cols = delta.new_zeros(argmax.shape[0], kernel[0] * kernel[1], argmax.shape[1])
-        grad_cols.scatter_(1, argmax.unsqueeze(1), delta.reshape(argmax.shape[0], 1, -1))
-        return _windows_backward(grad_cols, ctx.input_shape, kernel, stride, padding), None, None, None
+    def backward(ctx, delta, _grad_winner):
+        (winner,) = ctx.saved_tensors
+        n, c, h, w = ctx.input_shape
+        ph, pw = ctx.padding
+        grad_padded = delta.new_zeros(n * c, (h + 2 * ph) * (w + 2 * pw))
+        grad_padded.scatter_add_(1, winner, delta.reshape(n * c, -1))
+        grad_a = unpad2d(grad_padded.view(n, c, h + 2 * ph, w + 2 * pw), (pw, pw, ph, ph))
+        return grad_a, None, None, None
 
 
 class AvgPool2d(torch.autograd.Function):
