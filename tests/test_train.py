@@ -56,6 +56,8 @@ def test_checkpoints_logs_and_lr_are_written(tmp_path):
     summary = run(["experiment=mlp_xor", "trainer.max_epochs=2"], tmp_path)
     assert Path(summary["best_checkpoint"]).is_file() and Path(summary["last_checkpoint"]).is_file()
     assert summary["best_checkpoint"].startswith(str(tmp_path / "checkpoints"))
+    # last.ckpt is the final state (epoch index 1 of 2), whether or not that epoch was the best
+    assert torch.load(summary["last_checkpoint"], weights_only=True)["epoch"] == 1
     tags = set(_scalars(tmp_path / "tensorboard"))
     assert {"train/loss_step", "train/loss_epoch", "train/acc_epoch", "val/loss", "val/acc", "lr-SGD"} <= tags
 
@@ -183,3 +185,12 @@ def test_eval_without_a_checkpoint_fails_clearly(tmp_path):
     result = subprocess.run([sys.executable, "-c", "from refnets.cli.train import eval_main; eval_main()", "ckpt_path=nope.ckpt"],
                             cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
     assert result.returncode == 2 and "ckpt_path='nope.ckpt' is not a file" in result.stderr + result.stdout
+
+
+def test_resume_from_the_last_checkpoint(tmp_path):
+    """ckpt_path=…/last.ckpt continues the run where it stopped (epoch counter, weights, optimiser)."""
+    first = run(["experiment=mlp_xor", "trainer.max_epochs=2"], tmp_path / "first")
+    resumed = run(["experiment=mlp_xor", "trainer.max_epochs=3", f"ckpt_path={first['last_checkpoint']}"], tmp_path / "resumed")
+    assert first["epochs"] == 2 and resumed["epochs"] == 3
+    state = torch.load(resumed["last_checkpoint"], weights_only=True)  # plain data only: safe to load
+    assert state["epoch"] == 2 and state["optimizer_states"]  # 0-based: the third epoch, with SGD's state

@@ -64,12 +64,13 @@ def train(cfg: DictConfig) -> dict[str, Any]:
 
     trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
     metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
-    checkpoint = trainer.checkpoint_callback
-    # read before testing: loading a checkpoint restores the callback's state as it was when that file was saved
-    best = getattr(checkpoint, "best_model_path", "") or None
-    last = getattr(checkpoint, "last_model_path", "") or None
+    # The best checkpoint comes from the callback that monitors a metric, the last from the one that
+    # does not (see conf/callbacks/default.yaml). Read before testing: loading a checkpoint restores
+    # the callbacks' state as it was when that file was saved.
+    best = next((c.best_model_path for c in trainer.checkpoint_callbacks if c.monitor), "") or None
+    last = next((c.best_model_path for c in trainer.checkpoint_callbacks if c.monitor is None), "") or None
     if cfg.get("test"):
-        trainer.test(model, datamodule=datamodule, ckpt_path=best, weights_only=False)
+        trainer.test(model, datamodule=datamodule, ckpt_path=best)
         metrics.update({k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("test/")})
 
     output_dir = Path(cfg.paths.output_dir)
@@ -113,7 +114,7 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     model = instantiate(cfg.model)
     trainer: L.Trainer = instantiate(cfg.trainer, callbacks=_instantiate_all(cfg.get("callbacks")),
                                      logger=_instantiate_all(cfg.get("logger")) or False)
-    trainer.test(model, datamodule=datamodule, ckpt_path=cfg.ckpt_path, weights_only=False)
+    trainer.test(model, datamodule=datamodule, ckpt_path=cfg.ckpt_path)
     summary = {"metrics": {k: float(v) for k, v in sorted(trainer.callback_metrics.items())}, "checkpoint": str(cfg.ckpt_path)}
     output_dir = Path(cfg.paths.output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)

@@ -35,9 +35,12 @@ class Classifier(L.LightningModule):
         scheduler: Callable[..., Any] | None = None,
     ) -> None:
         super().__init__()
-        # The net is a module of this one: its weights are in the checkpoint's state_dict already.
-        self.save_hyperparameters(logger=False, ignore=["net"])
+        # Only plain values go into the checkpoint's hyperparameters, so checkpoints load with
+        # torch.load(weights_only=True): the net's weights are in the state_dict already, and the
+        # optimiser/scheduler partials are rebuilt from the Hydra config, not unpickled.
+        self.save_hyperparameters(logger=False, ignore=["net", "optimizer", "scheduler"])
         self.net = net
+        self.optimizer, self.scheduler = optimizer, scheduler
         self.loss_fn = loss_function(loss, getattr(net, "ops", "custom"))
         # one accuracy per stage ("train" itself is taken: nn.Module.train)
         self.accuracy = nn.ModuleDict(
@@ -75,12 +78,12 @@ class Classifier(L.LightningModule):
         self._shared_step(batch, "test")
 
     def configure_optimizers(self):
-        if self.hparams.optimizer is None:
+        if self.optimizer is None:
             raise ValueError("Classifier needs an optimizer (a partial such as torch.optim.SGD with lr set), got None")
-        optimizer = self.hparams.optimizer(params=self.parameters())
-        if self.hparams.scheduler is None:
+        optimizer = self.optimizer(params=self.parameters())
+        if self.scheduler is None:
             return optimizer
-        scheduler = self.hparams.scheduler(optimizer=optimizer)
+        scheduler = self.scheduler(optimizer=optimizer)
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "epoch", "monitor": "val/loss"}}
 
 
