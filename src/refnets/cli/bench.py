@@ -81,9 +81,20 @@ def _lenet_step(n: int, device: str, ops: str) -> Callable[[], None]:
     return step
 
 
+def _layout_cases(n: int, device: str) -> dict[str, tuple[Callable[[], None], Callable[[], None]]]:
+    """refnets' im2col/col2im against torch's unfold/fold (aten::im2col/col2im), conv2 of LeNet-5."""
+    x = torch.randn(n, 6, 14, 14, device=device)
+    cols = RF.im2col(x, (5, 5), (1, 1), (1, 1))
+    return {
+        "im2col vs F.unfold (6×14×14, 5×5)": (lambda: RF.im2col(x, (5, 5), (1, 1), (1, 1)), lambda: F.unfold(x, 5)),
+        "col2im vs F.fold (6×14×14, 5×5)": (lambda: RF.col2im(cols, (14, 14), (5, 5), (1, 1), (1, 1)), lambda: F.fold(cols, (14, 14), 5)),
+    }
+
+
 def benchmark(batch: int = 64, device: str = "cpu", repeats: int = 30, warmup: int = 3) -> list[dict]:
     rows = []
     cases = {name: (_forward_backward(c, args := make()), _forward_backward(b, args)) for name, (c, b, make) in _cases(batch, device).items()}
+    cases.update(_layout_cases(batch, device))
     cases["LeNet-5 training step"] = (_lenet_step(batch, device, "custom"), _lenet_step(batch, device, "builtin"))
     for name, (custom, builtin) in cases.items():
         for _ in range(warmup):
@@ -109,7 +120,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.batch <= 0 or args.repeats <= 0:
         parser.error(f"--batch and --repeats must be positive, got {args.batch} and {args.repeats}")
     rows = benchmark(args.batch, args.device, args.repeats)
-    print(f"forward + backward, median of {args.repeats} interleaved runs, batch {args.batch}, {args.device}, "
+    print(f"forward + backward (im2col/col2im: the transform alone), median of {args.repeats} interleaved runs, batch {args.batch}, {args.device}, "
           f"torch {torch.__version__}, {torch.get_num_threads()} threads")
     print(f"{'case':<32} {'custom ms':>10} {'builtin ms':>11} {'custom/builtin':>15}")
     for r in rows:
