@@ -84,10 +84,14 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         "log_dirs": [lg.log_dir for lg in loggers],
     }
     if trainer.is_global_zero:
-        output_dir.mkdir(parents=True, exist_ok=True)
-        (output_dir / "metrics.json").write_text(json.dumps(summary, indent=2) + "\n")
+        _write_metrics(output_dir, summary)
         _report(summary, output_dir)
     return summary
+
+
+def _write_metrics(output_dir: Path, summary: dict[str, Any]) -> None:
+    output_dir.mkdir(parents=True, exist_ok=True)
+    (output_dir / "metrics.json").write_text(json.dumps(summary, indent=2) + "\n")
 
 
 def _report(summary: dict[str, Any], output_dir: Path) -> None:
@@ -116,9 +120,8 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
                                      logger=_instantiate_all(cfg.get("logger")) or False)
     trainer.test(model, datamodule=datamodule, ckpt_path=cfg.ckpt_path)
     summary = {"metrics": {k: float(v) for k, v in sorted(trainer.callback_metrics.items())}, "checkpoint": str(cfg.ckpt_path)}
-    output_dir = Path(cfg.paths.output_dir)
-    output_dir.mkdir(parents=True, exist_ok=True)
-    (output_dir / "metrics.json").write_text(json.dumps(summary, indent=2) + "\n")
+    if trainer.is_global_zero:
+        _write_metrics(Path(cfg.paths.output_dir), summary)
     return summary
 
 

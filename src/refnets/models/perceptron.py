@@ -48,8 +48,8 @@ class Perceptron(nn.Module):
         return (z[:, 0] > 0).long() if z.shape[1] == 1 else z.argmax(1)
 
     @torch.no_grad()
-    def perceptron_update(self, x: torch.Tensor, y: torch.Tensor, lr: float) -> torch.Tensor:
-        """One step of the perceptron rule on a mini-batch; returns the 0/1 error rate before it."""
+    def perceptron_update(self, x: torch.Tensor, y: torch.Tensor, lr: float) -> None:
+        """One step of the perceptron rule on a mini-batch x: (N, *), class indices y: (N,)."""
         x = self.flatten(x)
         a = self.step(self.linear(x))  # (N, units)
         if a.shape[1] == 1:
@@ -60,4 +60,3 @@ class Perceptron(nn.Module):
         n = x.shape[0]
         self.linear.weight += lr * error.t() @ x / n
         self.linear.bias += lr * error.sum(0) / n
-        return (error != 0).any(1).float().mean()

@@ -50,9 +50,6 @@ class Classifier(L.LightningModule):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x)
 
-    def predict_classes(self, x: torch.Tensor, output: torch.Tensor) -> torch.Tensor:
-        return output.argmax(1)
-
     def _log(self, stage: str, loss: torch.Tensor, preds: torch.Tensor, y: torch.Tensor) -> None:
         on_step = stage == "train"
         accuracy = self.accuracy[f"{stage}_acc"]
@@ -65,7 +62,7 @@ class Classifier(L.LightningModule):
         x, y = batch
         output = self(x)
         loss = self.loss_fn(output, y)
-        self._log(stage, loss.detach(), self.predict_classes(x, output.detach()), y)
+        self._log(stage, loss.detach(), output.detach().argmax(1), y)
         return loss
 
     def training_step(self, batch, batch_idx):
@@ -101,9 +98,6 @@ class PerceptronClassifier(Classifier):
         self.save_hyperparameters(logger=False, ignore=["net"])
         self.automatic_optimization = False
 
-    def predict_classes(self, x: torch.Tensor, output: torch.Tensor) -> torch.Tensor:
-        return self.net.predict(x)
-
     def _shared_step(self, batch, stage: str) -> torch.Tensor:
         x, y = batch
         preds = self.net.predict(x)
@@ -112,10 +106,8 @@ class PerceptronClassifier(Classifier):
         return error_rate
 
     def training_step(self, batch, batch_idx):
-        x, y = batch
-        preds = self.net.predict(x)  # predictions before this batch's update, as the rule sees them
-        self._log("train", (preds != y).float().mean(), preds, y)
-        self.net.perceptron_update(x, y, self.hparams.lr)
+        self._shared_step(batch, "train")  # logged before the update: the errors the rule corrects
+        self.net.perceptron_update(*batch, lr=self.hparams.lr)
 
     def configure_optimizers(self):
         return None
