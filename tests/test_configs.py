@@ -41,8 +41,7 @@ def test_experiment_builds_the_model_it_describes(experiment, tmp_path):
     cfg = compose_train([f"experiment={experiment}"], tmp_path)
     model = instantiate(cfg.model)
     dm = instantiate(cfg.data)
-    shape = getattr(dm, "dims", None) or (1, dm.size, dm.size)
-    out = model(torch.rand(2, *shape))
+    out = model(torch.rand(2, *dm.dims))
     assert out.shape[0] == 2
     assert model.net.num_classes == dm.num_classes
 

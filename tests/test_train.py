@@ -204,3 +204,26 @@ def test_bench_runs_and_reports_every_case(capsys):
     out = capsys.readouterr().out
     for case in ("conv2d 6→16", "max_pool2d", "sigmoid", "cross_entropy", "im2col vs F.unfold", "col2im vs F.fold", "LeNet-5 training step"):
         assert case in out
+
+
+@pytest.mark.parametrize(
+    "overrides, pattern",
+    [
+        (["model=mlp", "data=blobs"], r"does not take this data's inputs, shaped \(2,\).*first entry is 2"),
+        (["model=perceptron", "data=digits", "data.size=8", "model.net.in_features=64"], r"model has 2 output classes but the data \(DigitsDataModule\) has 10"),
+        (["model=lenet5", "data=digits", "data.size=8"], r"LeNet5 expects input \(N, 1, 28, 28\).*LeNet5 needs 1×28×28"),
+        (["model=lenet5", "data=digits", "data.size=8", "ops=builtin"], r"does not take this data's inputs, shaped \(1, 8, 8\)"),
+    ],
+)
+def test_model_data_mismatch_is_caught_before_training(overrides, pattern, tmp_path):
+    from refnets.cli.train import ConfigError
+
+    with pytest.raises(ConfigError, match=pattern):
+        run(overrides, tmp_path)
+    assert not (tmp_path / "checkpoints").exists()  # nothing ran
+
+
+def test_cli_mismatch_exits_with_the_message(tmp_path):
+    result = _cli(["model=mlp", "data=moons"], tmp_path)
+    assert result.returncode == 2 and "does not take this data's inputs" in result.stderr + result.stdout
+    assert "Traceback" not in result.stderr

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import sys
 from pathlib import Path
 from typing import Any
@@ -43,6 +44,26 @@ def check_accelerator(trainer_cfg: DictConfig) -> None:
         )
 
 
+def check_model_fits_data(model: L.LightningModule, datamodule: L.LightningDataModule) -> None:
+    """Catch a model/data mismatch before training starts, naming both sides and what to override."""
+    net = model.net
+    dims = tuple(datamodule.dims)
+    try:
+        with torch.no_grad():
+            net(torch.zeros(2, *dims))
+    except (ValueError, RuntimeError) as err:
+        raise ConfigError(
+            f"the model ({type(net).__name__}) does not take this data's inputs, shaped {dims} per sample: {err}. "
+            f"For an MLP set model.net.sizes so that its first entry is {math.prod(dims)}; for a perceptron set "
+            f"model.net.in_features={math.prod(dims)}; LeNet5 needs 1×28×28 images (e.g. data=digits data.size=28)."
+        ) from err
+    if getattr(net, "num_classes", None) != datamodule.num_classes:
+        raise ConfigError(
+            f"the model has {net.num_classes} output classes but the data ({type(datamodule).__name__}) has "
+            f"{datamodule.num_classes}: set model.net.num_classes (perceptron, lenet5) or the last of model.net.sizes (mlp)"
+        )
+
+
 def _instantiate_all(group: DictConfig | None) -> list[Any]:
     return [instantiate(node) for node in (group or {}).values() if node is not None and "_target_" in node]
 
@@ -54,6 +75,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         L.seed_everything(cfg.seed, workers=True)
     datamodule = instantiate(cfg.data)
     model = instantiate(cfg.model)
+    check_model_fits_data(model, datamodule)
     loggers = _instantiate_all(cfg.get("logger"))
     callbacks = _instantiate_all(cfg.get("callbacks"))
     if not loggers:  # LearningRateMonitor refuses to run without a logger; with logger=none there is nothing to log to
@@ -116,6 +138,7 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
         raise ConfigError(f"ckpt_path={cfg.ckpt_path!r} is not a file: pass a checkpoint written by refnets-train (checkpoints/last.ckpt)")
     datamodule = instantiate(cfg.data)
     model = instantiate(cfg.model)
+    check_model_fits_data(model, datamodule)
     trainer: L.Trainer = instantiate(cfg.trainer, callbacks=_instantiate_all(cfg.get("callbacks")),
                                      logger=_instantiate_all(cfg.get("logger")) or False)
     trainer.test(model, datamodule=datamodule, ckpt_path=cfg.ckpt_path)

@@ -82,6 +82,7 @@ class ArrayDataModule(L.LightningDataModule):
     """
 
     num_classes: int = 0
+    dims: tuple[int, ...] = ()  # the shape of one input sample, e.g. (1, 28, 28)
 
     def __init__(
         self,

@@ -25,10 +25,11 @@ from .base import ArrayDataModule
 
 DATASETS = {"mnist": datasets.MNIST, "fashion_mnist": datasets.FashionMNIST, "kmnist": datasets.KMNIST}
 IDX_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
-SYSTEM_DIRS = {
-    "mnist": ("/usr/share/datasets/mnist",),
+# Folders where an operating-system package installs a dataset: Debian packages Fashion-MNIST only.
+SYSTEM_DIRS: dict[str, tuple[str, ...]] = {
+    "mnist": (),
     "fashion_mnist": ("/usr/share/datasets/fashion-mnist",),
-    "kmnist": ("/usr/share/datasets/kmnist",),
+    "kmnist": (),
 }
 
 
