@@ -53,13 +53,14 @@ class MaxPool2d(torch.autograd.Function):
     @staticmethod
     def forward(a, kernel, stride, padding):
         cols, (h_out, w_out) = _windows(a, kernel, stride, padding, pad_value=float("-inf"))
-        out, argmax = cols.max(dim=1)  # argmax: offset i·k_w + j inside each window, (N', L)
-        # window l = (p, q) starts at pixel (p·s_h, q·s_w) of the padded image; its offset (i, j) adds (i, j)
+        out, argmax = cols.max(dim=1)  # argmax: which of the k_h·k_w offsets (i, j) won, (N', L)
+        # pixel index in the padded image = window start (p·s_h, q·s_w) + offset (i, j), flattened row-major
         w_padded = a.shape[3] + 2 * padding[1]
-        p = torch.arange(h_out, device=a.device).unsqueeze(1) * stride[0]
-        q = torch.arange(w_out, device=a.device).unsqueeze(0) * stride[1]
-        start = (p * w_padded + q).reshape(1, -1)
-        winner = start + (argmax // kernel[1]) * w_padded + argmax % kernel[1]
+        rows = torch.arange(h_out, device=a.device).unsqueeze(1) * stride[0]
+        columns = torch.arange(w_out, device=a.device).unsqueeze(0) * stride[1]
+        start = (rows * w_padded + columns).reshape(1, -1)
+        offset = (torch.arange(kernel[0], device=a.device).unsqueeze(1) * w_padded + torch.arange(kernel[1], device=a.device)).reshape(-1)
+        winner = start + offset[argmax]
         return out.reshape(*a.shape[:2], h_out, w_out), winner
 
     @staticmethod
