@@ -124,6 +124,14 @@ def test_lenet5_fashion_mnist_in_three_epochs(tmp_path):
     assert metrics["test/acc"] >= 0.89
 
 
+@pytest.mark.slow
+@pytest.mark.skipif(not FASHION.exists(), reason="needs Debian's dataset-fashion-mnist (apt-get install dataset-fashion-mnist)")
+def test_lenet5_fashion_experiment_reaches_90_percent(tmp_path):
+    """The experiment as a user runs it (`refnets-train experiment=lenet5_fashion`, 10 epochs on the CPU)."""
+    metrics = run(["experiment=lenet5_fashion", f"paths.data_dir={tmp_path / 'data'}"], tmp_path)["metrics"]
+    assert metrics["test/acc"] >= 0.90
+
+
 def _cli(args: list[str], cwd: Path, timeout: int = 300) -> subprocess.CompletedProcess:
     env = {**os.environ, "REFNETS_LOG_DIR": str(cwd / "logs")}
     return subprocess.run([sys.executable, "-m", "refnets.cli.train", *args], cwd=cwd, env=env, capture_output=True,

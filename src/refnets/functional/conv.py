@@ -122,7 +122,7 @@ class Conv2d(torch.autograd.Function):
         z = torch.matmul(weight.reshape(groups, c_out // groups, -1), cols)
         z = z.reshape(n, c_out, h_out, w_out)
         if bias is not None:
-            z = z + bias.view(1, c_out, 1, 1)
+            z.add_(bias.view(1, c_out, 1, 1))  # z is this forward's own fresh tensor: add in place
         return z, cols
 
     @staticmethod
