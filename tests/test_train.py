@@ -186,6 +186,13 @@ def test_eval_reproduces_the_test_metrics_of_a_checkpoint(tmp_path):
     result = evaluate(cfg)
     assert result["metrics"]["test/acc"] == summary["metrics"]["test/acc"]
     assert json.loads((tmp_path / "eval" / "metrics.json").read_text())["checkpoint"] == summary["best_checkpoint"]
+    # the checkpoint of a custom-ops run loads into the builtin model (same state_dict keys) and scores
+    # the same, up to a prediction flipped by float32 rounding (1 of 200 test points)
+    cfg = compose_train(["experiment=mlp_moons", "ops=builtin"], tmp_path / "eval_builtin")
+    with open_dict(cfg):
+        cfg.ckpt_path = summary["best_checkpoint"]
+    builtin = evaluate(cfg)
+    assert abs(builtin["metrics"]["test/acc"] - summary["metrics"]["test/acc"]) <= 1 / 200
 
 
 def test_eval_without_a_checkpoint_fails_clearly(tmp_path):
