@@ -68,7 +68,10 @@ def col2im(
     receives the sum of its entries, which is exactly what the chain rule asks for: a pixel used by
     several output positions collects the gradient of every one of them.
 
-    One strided add per kernel offset (i, j): k_h·k_w adds, each over all patches at once.
+    One strided add per kernel offset (i, j): k_h·k_w adds, each over all patches at once. (An
+    ``index_add_`` over a precomputed pixel index per column entry was measured 1.1–3× faster on the
+    CPU, but it accumulates by atomics on CUDA, in an order that changes from run to run; these adds
+    give the same bits every time, on every device.)
     """
     (h, w), (kh, kw), (sh, sw), (dh, dw) = size, kernel, stride, dilation
     h_out = conv_output_size(h, kh, sh, 0, dh)
