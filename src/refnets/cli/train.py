@@ -18,7 +18,6 @@ from typing import Any
 import hydra
 import lightning as L
 import torch
-from hydra.core.hydra_config import HydraConfig
 from hydra.utils import instantiate
 from lightning.pytorch.callbacks import LearningRateMonitor
 from omegaconf import DictConfig, OmegaConf
@@ -68,8 +67,8 @@ def _instantiate_all(group: DictConfig | None) -> list[Any]:
     return [instantiate(node) for node in (group or {}).values() if node is not None and "_target_" in node]
 
 
-def train(cfg: DictConfig) -> dict[str, Any]:
-    """Fit (and test) the configured model; return the summary that is written to metrics.json."""
+def _build(cfg: DictConfig) -> tuple[L.LightningDataModule, L.LightningModule, L.Trainer, list[Any]]:
+    """Check and instantiate what a run needs: the datamodule, the model, the trainer and its loggers."""
     check_accelerator(cfg.trainer)
     if cfg.get("seed") is not None:
         L.seed_everything(cfg.seed, workers=True)
@@ -81,6 +80,12 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     if not loggers:  # LearningRateMonitor refuses to run without a logger; with logger=none there is nothing to log to
         callbacks = [c for c in callbacks if not isinstance(c, LearningRateMonitor)]
     trainer: L.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
+    return datamodule, model, trainer, loggers
+
+
+def train(cfg: DictConfig) -> dict[str, Any]:
+    """Fit (and test) the configured model; return the summary that is written to metrics.json."""
+    datamodule, model, trainer, loggers = _build(cfg)
     for logger in loggers:
         logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
 
@@ -133,14 +138,9 @@ def _report(summary: dict[str, Any], output_dir: Path) -> None:
 
 def evaluate(cfg: DictConfig) -> dict[str, Any]:
     """Test the checkpoint ``cfg.ckpt_path`` on the configured data; return and write the metrics."""
-    check_accelerator(cfg.trainer)
     if not Path(cfg.ckpt_path).is_file():
         raise ConfigError(f"ckpt_path={cfg.ckpt_path!r} is not a file: pass a checkpoint written by refnets-train (checkpoints/last.ckpt)")
-    datamodule = instantiate(cfg.data)
-    model = instantiate(cfg.model)
-    check_model_fits_data(model, datamodule)
-    trainer: L.Trainer = instantiate(cfg.trainer, callbacks=_instantiate_all(cfg.get("callbacks")),
-                                     logger=_instantiate_all(cfg.get("logger")) or False)
+    datamodule, model, trainer, _ = _build(cfg)
     trainer.test(model, datamodule=datamodule, ckpt_path=cfg.ckpt_path)
     summary = {"metrics": {k: float(v) for k, v in sorted(trainer.callback_metrics.items())}, "checkpoint": str(cfg.ckpt_path)}
     if trainer.is_global_zero:

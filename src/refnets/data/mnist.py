@@ -61,7 +61,7 @@ def _install(files: dict[str, Path], raw: Path) -> None:
         tmp.replace(target)  # atomic: an interrupted copy never looks like a complete file
 
 
-def locate(dataset: str, data_dir: str | os.PathLike, download: bool = False, system_dirs: tuple[str, ...] | None = None) -> Path:
+def locate(dataset: str, data_dir: str | os.PathLike, download: bool = False) -> Path:
     """Make sure ``<data_dir>/<Class>/raw/`` holds the four IDX files of ``dataset``; return that folder."""
     if dataset not in DATASETS:
         raise ValueError(f"dataset must be one of {tuple(DATASETS)}, got {dataset!r}")
@@ -70,7 +70,7 @@ def locate(dataset: str, data_dir: str | os.PathLike, download: bool = False, sy
     raw = root / cls.__name__ / "raw"
     if (found := _find_idx(raw)) and all(path.suffix != ".gz" for path in found.values()):
         return raw
-    sources = [raw, root, root / cls.__name__, *map(Path, SYSTEM_DIRS[dataset] if system_dirs is None else system_dirs)]
+    sources = [raw, root, root / cls.__name__, *map(Path, SYSTEM_DIRS[dataset])]
     for folder in sources:
         if found := _find_idx(folder):
             try:

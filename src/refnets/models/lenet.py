@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 from ..nn import OPS, layers
-from ._common import INITS, choice, initialise, make_activation
+from ._common import choice, initialise, make_activation
 
 POOLINGS = ("avg", "max")
 
@@ -38,7 +38,6 @@ class LeNet5(nn.Module):
         super().__init__()
         self.ops = choice("ops", ops, OPS)
         choice("pooling", pooling, POOLINGS)
-        choice("init", init, INITS)
         self.num_classes, self.in_channels = num_classes, in_channels
         L = layers(ops)
         pool = L.AvgPool2d if pooling == "avg" else L.MaxPool2d

@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from ..nn import OPS, layers
-from ._common import INITS, choice, initialise, make_activation
+from ._common import choice, initialise, make_activation
 
 OUTPUTS = ("logits", "sigmoid")
 
@@ -42,7 +42,6 @@ class MLP(nn.Module):
             raise ValueError(f"sizes must list at least two positive layer sizes (input first), got {sizes}")
         self.ops = choice("ops", ops, OPS)
         choice("output", output, OUTPUTS)
-        choice("init", init, INITS)
         self.sizes, self.num_classes = sizes, sizes[-1]
         L = layers(ops)
         modules: list[nn.Module] = [L.Flatten()]
