@@ -1,14 +1,20 @@
 r"""Activations a = f(z), each an autograd.Function with its backward beside its forward.
 
-Notation (Nielsen, ch. 2): z is a neuron's weighted input, a = f(z) its activation, and
-δ = ∂C/∂a arrives from the layer above; each backward returns ∂C/∂z = δ ⊙ f'(z).
-All of them are element-wise: every tensor here has the input's shape (*).
+Notation (Nielsen, ch. 2): z is a neuron's weighted input, a = f(z) its activation. The backward
+receives ``grad_output`` = ∂C/∂a from the layer above and returns δ = ∂C/∂z = ∂C/∂a ⊙ f'(z) —
+the "⊙ σ'(z)" factor of BP1 and BP2. All of them are element-wise: every tensor here has the
+input's shape (*). float16/bfloat16 are computed in float32 and rounded once (``_dtypes``).
+
+Each saves its *output* a (the twin saves the same), so modifying a in place before the backward
+raises autograd's version-counter error, and each backward is written with differentiable ops on
+a, so double backward works. ``generate_vmap_rule`` lets torch.func.vmap batch them.
 """
 
 from __future__ import annotations
 
 import torch
 
+from ._dtypes import opmath
 from ._validation import check_floating
 
 __all__ = ["sigmoid", "relu", "tanh", "step", "Sigmoid", "ReLU", "Tanh", "Step"]
@@ -25,31 +31,37 @@ class Sigmoid(torch.autograd.Function):
     element-wise kernel on the CPU build measured (refnets-bench: ~8× a multiply).
 
     Backward, from the saved output a = σ(z) (no second exp):
-        ∂C/∂z = δ ⊙ σ'(z) = δ ⊙ a ⊙ (1 − a)
+        δ = ∂C/∂z = ∂C/∂a ⊙ σ'(z) = grad_output ⊙ a ⊙ (1 − a)
 
-    Shapes: z (*), a (*), δ (*).
+    Shapes: z (*), a (*), grad_output (*), δ (*).
     """
+
+    generate_vmap_rule = True
 
     @staticmethod
     def forward(z: torch.Tensor) -> torch.Tensor:
-        return torch.exp(z.clamp_max(0)) / (1 + torch.exp(-z.abs()))
+        z_ = opmath(z)
+        return (torch.exp(z_.clamp_max(0)) / (1 + torch.exp(-z_.abs()))).to(z.dtype)
 
     @staticmethod
     def setup_context(ctx, inputs, output):
         ctx.save_for_backward(output)
 
     @staticmethod
-    def backward(ctx, delta):
+    def backward(ctx, grad_output):
         (a,) = ctx.saved_tensors
-        # Written with differentiable ops on a saved *output*, so double backward (gradgradcheck) works.
-        return delta * a * (1 - a)
+        a_ = opmath(a)
+        return (opmath(grad_output) * a_ * (1 - a_)).to(a.dtype)
 
 
 class Tanh(torch.autograd.Function):
-    r"""a = tanh(z), forward by torch.tanh; backward from the saved output: ∂C/∂z = δ ⊙ (1 − a²).
+    r"""a = tanh(z), forward by torch.tanh; backward from the saved output:
+        δ = ∂C/∂z = grad_output ⊙ (1 − a²)
 
-    Shapes: z (*), a (*), δ (*).
+    Shapes: z (*), a (*), grad_output (*), δ (*).
     """
+
+    generate_vmap_rule = True
 
     @staticmethod
     def forward(z: torch.Tensor) -> torch.Tensor:
@@ -60,19 +72,24 @@ class Tanh(torch.autograd.Function):
         ctx.save_for_backward(output)
 
     @staticmethod
-    def backward(ctx, delta):
+    def backward(ctx, grad_output):
         (a,) = ctx.saved_tensors
-        return delta * (1 - a * a)
+        a_ = opmath(a)
+        return (opmath(grad_output) * (1 - a_ * a_)).to(a.dtype)
 
 
 class ReLU(torch.autograd.Function):
-    r"""a = max(z, 0); backward ∂C/∂z = δ ⊙ [a > 0] (PyTorch's convention: derivative 0 at z = 0).
+    r"""a = max(z, 0); backward δ = ∂C/∂z = grad_output where a > 0, and exactly 0 where a ≤ 0
+    (PyTorch's convention: derivative 0 at z = 0).
 
-    Since a ≥ 0, the indicator [a > 0] is exactly sign(a), which is how the backward computes it
-    (a multiply by sign(a) is ~10× faster than a torch.where on the CPU, see refnets-bench).
+    The zeros are *selected*, not multiplied in: grad_output · 0 would turn an inf or NaN arriving
+    at an inactive unit into NaN, where PyTorch gives 0. A NaN input gives a = NaN, and since
+    NaN ≤ 0 is false its gradient passes through, as in PyTorch.
 
-    Shapes: z (*), a (*), δ (*).
+    Shapes: z (*), a (*), grad_output (*), δ (*).
     """
+
+    generate_vmap_rule = True
 
     @staticmethod
     def forward(z: torch.Tensor) -> torch.Tensor:
@@ -83,9 +100,9 @@ class ReLU(torch.autograd.Function):
         ctx.save_for_backward(output)
 
     @staticmethod
-    def backward(ctx, delta):
+    def backward(ctx, grad_output):
         (a,) = ctx.saved_tensors
-        return delta * torch.sign(a)
+        return grad_output.masked_fill(a <= 0, 0)
 
 
 class Step(torch.autograd.Function):
@@ -99,6 +116,8 @@ class Step(torch.autograd.Function):
     Shapes: z (*), a (*).
     """
 
+    generate_vmap_rule = True
+
     @staticmethod
     def forward(z: torch.Tensor) -> torch.Tensor:
         return (z > 0).to(z.dtype)
@@ -108,8 +127,8 @@ class Step(torch.autograd.Function):
         pass
 
     @staticmethod
-    def backward(ctx, delta):
-        return torch.zeros_like(delta)
+    def backward(ctx, grad_output):
+        return torch.zeros_like(grad_output)
 
 
 def sigmoid(input: torch.Tensor) -> torch.Tensor:

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 import torch
 import torch.nn.functional as F
 
+from ._dtypes import autocast_dtype, autocast_off
 from ._validation import (
     check_floating,
     check_non_negative,
@@ -22,7 +23,7 @@ from ._validation import (
     pair,
 )
 
-__all__ = ["conv2d", "im2col", "col2im", "Conv2d", "conv_output_size"]
+__all__ = ["conv2d", "im2col", "col2im", "Conv2d", "Im2col", "Col2im", "conv_output_size"]
 
 # (left, right, top, bottom): the order torch.nn.functional.pad takes for the last two dims.
 Padding4 = tuple[int, int, int, int]
@@ -33,36 +34,35 @@ def conv_output_size(size: int, kernel: int, stride: int, padding_total: int, di
     return (size + padding_total - dilation * (kernel - 1) - 1) // stride + 1
 
 
-def im2col(x: torch.Tensor, kernel: tuple[int, int], stride: tuple[int, int], dilation: tuple[int, int]) -> torch.Tensor:
+def _im2col(x: torch.Tensor, kernel: tuple[int, int], stride: tuple[int, int], dilation: tuple[int, int]) -> torch.Tensor:
     r"""Copy every k_h × k_w patch of an (already padded) input into a column.
 
     x: (N, C, H, W) → cols: (N, C·k_h·k_w, L) with L = H_out·W_out, rows ordered (c, i, j) — the same
     order as ``weight.reshape(C_out, C·k_h·k_w)``, so the convolution is ``W @ cols``.
 
-    The patches are first a strided *view* of x (no copy): element (n, c, i, j, p, q) of the view is
-    x[n, c, p·s_h + i·d_h, q·s_w + j·d_w]. The single copy happens in the final reshape.
+    The patches are first a *view* of x (no copy): ``unfold`` along H then W gives, at (n, c, p, q),
+    the window of d_h·(k_h − 1) + 1 rows starting at row p·s_h (and likewise for columns), and the
+    slice ``::d`` keeps its k_h × k_w dilated taps. The single copy happens in the final reshape.
+    (Tensor.unfold is a plain strided view: it is not ``F.unfold``, PyTorch's im2col.)
     """
     n, c, h, w = x.shape
     (kh, kw), (sh, sw), (dh, dw) = kernel, stride, dilation
     h_out = conv_output_size(h, kh, sh, 0, dh)
     w_out = conv_output_size(w, kw, sw, 0, dw)
-    s_n, s_c, s_h, s_w = x.stride()
-    patches = x.as_strided(
-        size=(n, c, kh, kw, h_out, w_out),
-        stride=(s_n, s_c, dh * s_h, dw * s_w, sh * s_h, sw * s_w),
-        storage_offset=x.storage_offset(),
-    )
-    return patches.reshape(n, c * kh * kw, h_out * w_out)
+    patches = x.unfold(2, dh * (kh - 1) + 1, sh).unfold(3, dw * (kw - 1) + 1, sw)  # (N, C, H_out, W_out, reach_h, reach_w)
+    if dh > 1 or dw > 1:
+        patches = patches[..., ::dh, ::dw]  # (N, C, H_out, W_out, k_h, k_w)
+    return patches.permute(0, 1, 4, 5, 2, 3).reshape(n, c * kh * kw, h_out * w_out)
 
 
-def col2im(
+def _col2im(
     cols: torch.Tensor,
     size: tuple[int, int],
     kernel: tuple[int, int],
     stride: tuple[int, int],
     dilation: tuple[int, int],
 ) -> torch.Tensor:
-    r"""The adjoint of :func:`im2col`: add each column entry back onto the pixel it was copied from.
+    r"""The adjoint of :func:`_im2col`: add each column entry back onto the pixel it was copied from.
 
     cols: (N, C·k_h·k_w, L) → (N, C, H, W) with (H, W) = ``size``. Where patches overlap, a pixel
     receives the sum of its entries, which is exactly what the chain rule asks for: a pixel used by
@@ -77,14 +77,80 @@ def col2im(
     h_out = conv_output_size(h, kh, sh, 0, dh)
     w_out = conv_output_size(w, kw, sw, 0, dw)
     n = cols.shape[0]
-    cols = cols.reshape(n, -1, kh, kw, h_out, w_out)
-    x = cols.new_zeros(n, cols.shape[1], h, w)
+    c = cols.shape[1] // (kh * kw)
+    cols = cols.reshape(n, c, kh, kw, h_out, w_out)
+    x = cols.new_zeros(n, c, h, w)  # new_zeros, not torch.zeros: under vmap it is batched like cols
     for i in range(kh):
         for j in range(kw):
             rows = slice(i * dh, i * dh + sh * (h_out - 1) + 1, sh)
             columns = slice(j * dw, j * dw + sw * (w_out - 1) + 1, sw)
             x[:, :, rows, columns] += cols[:, :, i, j]
     return x
+
+
+class Im2col(torch.autograd.Function):
+    r"""cols = im2col(x) as a differentiable op; its backward is its adjoint, col2im.
+
+    Both are linear maps and each is the other's transpose, so ∂C/∂x = col2im(∂C/∂cols) and, the
+    other way round, ∂C/∂cols = im2col(∂C/∂x): derivatives of any order stay hand-written.
+    Shapes as :func:`_im2col`.
+    """
+
+    generate_vmap_rule = True
+
+    @staticmethod
+    def forward(x, kernel, stride, dilation):
+        return _im2col(x, kernel, stride, dilation)
+
+    @staticmethod
+    def setup_context(ctx, inputs, output):
+        x, kernel, stride, dilation = inputs
+        ctx.size, ctx.conf = tuple(x.shape[2:]), (kernel, stride, dilation)
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        return Col2im.apply(grad_output, ctx.size, *ctx.conf), None, None, None
+
+
+class Col2im(torch.autograd.Function):
+    r"""x = col2im(cols) as a differentiable op; its backward is its adjoint, im2col. Shapes as :func:`_col2im`."""
+
+    generate_vmap_rule = True
+
+    @staticmethod
+    def forward(cols, size, kernel, stride, dilation):
+        return _col2im(cols, size, kernel, stride, dilation)
+
+    @staticmethod
+    def setup_context(ctx, inputs, output):
+        _, size, kernel, stride, dilation = inputs
+        ctx.conf = kernel, stride, dilation
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        return Im2col.apply(grad_output, *ctx.conf), None, None, None, None
+
+
+def im2col(x: torch.Tensor, kernel: tuple[int, int], stride: tuple[int, int], dilation: tuple[int, int]) -> torch.Tensor:
+    r"""Every k_h × k_w patch of x (N, C, H, W), dilated and strided, as a column: → (N, C·k_h·k_w, L).
+
+    Differentiable, with col2im as its hand-written backward (:class:`Im2col`). No padding: pad first.
+    """
+    return Im2col.apply(x, kernel, stride, dilation)
+
+
+def col2im(
+    cols: torch.Tensor,
+    size: tuple[int, int],
+    kernel: tuple[int, int],
+    stride: tuple[int, int],
+    dilation: tuple[int, int],
+) -> torch.Tensor:
+    r"""The adjoint of :func:`im2col`: sum each column entry onto its pixel, (N, C·k_h·k_w, L) → (N, C, H, W).
+
+    Differentiable, with im2col as its hand-written backward (:class:`Col2im`).
+    """
+    return Col2im.apply(cols, size, kernel, stride, dilation)
 
 
 def pad2d(x: torch.Tensor, padding: Padding4, value: float = 0.0) -> torch.Tensor:
@@ -104,28 +170,37 @@ class Conv2d(torch.autograd.Function):
         W: (C_out, C_in/g, k_h, k_w)  -->  (g, C_out/g, K)
         z = W @ cols: (N, g, C_out/g, L)  -->  (N, C_out, H_out, W_out),  plus b: (C_out,) per channel
 
-    Backward, with δ = ∂C/∂z reshaped to (N, g, C_out/g, L):
-        ∂C/∂W    = Σ_n δ_n colsᵀ_n        a GEMM against the saved columns   → (C_out, C_in/g, k_h, k_w)
-        ∂C/∂cols = Wᵀ δ                   a GEMM                               → (N, g, K, L)
-        ∂C/∂a    = col2im(∂C/∂cols), with the padding cropped off              → (N, C_in, H, W)
-        ∂C/∂b    = Σ_{n, p, q} δ          a reduction                          → (C_out,)
+    Backward: grad_output is δ = ∂C/∂z (z is this op's output), reshaped to (N, g, C_out/g, L).
+    The convolution is a linear layer applied at every position, so Nielsen's equations hold with
+    the columns in the role of the layer's input:
+        ∂C/∂W    = Σ_n δ_n colsᵀ_n    GEMMs against the columns, summed over the batch  (BP4)  → (C_out, C_in/g, k_h, k_w)
+        ∂C/∂b    = Σ_{n, p, q} δ      a reduction                                       (BP3)  → (C_out,)
+        ∂C/∂cols = Wᵀ δ               a GEMM                                            (BP2's wᵀδ) → (N, g, K, L)
+        ∂C/∂a    = col2im(∂C/∂cols), with the padding cropped off                              → (N, C_in, H, W)
 
-    The columns are returned as a second, non-differentiable output so that setup_context can save
-    them: the backward then needs no second im2col (time bought with the columns' memory).
+    Saved: the input a and W (as the twin does: autograd's version counters then catch an in-place
+    change of either before the backward), and the columns, returned as a second, non-differentiable
+    output, so that the backward needs no second im2col (time bought with the columns' memory).
+    When the backward is itself differentiated (``create_graph=True``: gradient penalties,
+    Hessian–vector products), the saved columns would be constants and ∂(∂C/∂W)/∂a would be lost;
+    the backward then rebuilds them from a with :func:`im2col`, whose own backward is col2im, so
+    every term of the second derivative is there.
     """
+
+    generate_vmap_rule = True
 
     @staticmethod
     def forward(a, weight, bias, stride, padding, dilation, groups):
         n, _, h, w = a.shape
         c_out, c_in_g, kh, kw = weight.shape
-        cols = im2col(pad2d(a, padding), (kh, kw), stride, dilation)
+        cols = _im2col(pad2d(a, padding), (kh, kw), stride, dilation)
         h_out = conv_output_size(h, kh, stride[0], padding[2] + padding[3], dilation[0])
         w_out = conv_output_size(w, kw, stride[1], padding[0] + padding[1], dilation[1])
         cols = cols.view(n, groups, c_in_g * kh * kw, h_out * w_out)
-        z = torch.matmul(weight.reshape(groups, c_out // groups, -1), cols)
+        z = torch.matmul(weight.reshape(groups, c_out // groups, c_in_g * kh * kw), cols)
         z = z.reshape(n, c_out, h_out, w_out)
         if bias is not None:
-            z.add_(bias.view(1, c_out, 1, 1))  # z is this forward's own fresh tensor: add in place
+            z = z + bias.view(1, c_out, 1, 1)
         return z, cols
 
     @staticmethod
@@ -133,25 +208,27 @@ class Conv2d(torch.autograd.Function):
         a, weight, bias, stride, padding, dilation, groups = inputs
         _, cols = output
         ctx.mark_non_differentiable(cols)
-        ctx.save_for_backward(cols, weight)
+        ctx.save_for_backward(a, weight, cols)
         ctx.has_bias = bias is not None
         ctx.padded_size = (a.shape[2] + padding[2] + padding[3], a.shape[3] + padding[0] + padding[1])
         ctx.conf = stride, padding, dilation, groups
 
     @staticmethod
-    def backward(ctx, delta, _grad_cols):
-        cols, weight = ctx.saved_tensors
+    def backward(ctx, delta, _grad_cols):  # grad_output = δ = ∂C/∂z
+        a, weight, cols = ctx.saved_tensors
         stride, padding, dilation, groups = ctx.conf
         c_out, c_in_g, kh, kw = weight.shape
-        n = delta.shape[0]
+        n, k = delta.shape[0], c_in_g * kh * kw
         delta_g = delta.reshape(n, groups, c_out // groups, -1)
         grad_a = grad_w = grad_b = None
         if ctx.needs_input_grad[0]:
-            w_g = weight.reshape(groups, c_out // groups, -1)
+            w_g = weight.reshape(groups, c_out // groups, k)
             grad_cols = torch.matmul(w_g.transpose(1, 2), delta_g)  # (N, g, K, L)
-            grad_a_padded = col2im(grad_cols.reshape(n, groups * c_in_g * kh * kw, -1), ctx.padded_size, (kh, kw), stride, dilation)
+            grad_a_padded = col2im(grad_cols.reshape(n, groups * k, -1), ctx.padded_size, (kh, kw), stride, dilation)
             grad_a = unpad2d(grad_a_padded, padding)
         if ctx.needs_input_grad[1]:
+            if torch.is_grad_enabled():  # create_graph: the columns as a function of a (see the docstring)
+                cols = im2col(pad2d(a, padding), (kh, kw), stride, dilation).view(cols.shape)
             # Σ_n δ_n colsᵀ_n as N small GEMMs then a sum: measured 3–4× faster on CPU than one einsum,
             # which must first copy δ and the columns into (g, ·, N·L) layouts.
             grad_w = torch.matmul(delta_g, cols.transpose(-1, -2)).sum(0).reshape(weight.shape)
@@ -201,9 +278,16 @@ def conv2d(
     Shape:
         H_out = ⌊(H + 2·p_h − d_h·(k_h − 1) − 1) / s_h⌋ + 1, and likewise W_out;
         (N, C_in, H, W) → (N, C_out, H_out, W_out), or (C_in, H, W) → (C_out, H_out, W_out).
+        A batch of N = 0 gives an empty result and empty gradients, as in PyTorch.
+
+    Under autocast the GEMMs run in autocast's dtype (bfloat16 on the CPU), as F.conv2d's do.
     """
     check_floating("input", input)
     check_floating("weight", weight)
+    low = autocast_dtype(input, lower=True)
+    if low is not None:
+        input, weight = input.to(low), weight.to(low)
+        bias = bias.to(low) if isinstance(bias, torch.Tensor) and bias.is_floating_point() else bias
     check_rank("input", input, (3, 4), "(N, C_in, H, W) or unbatched (C_in, H, W)")
     check_rank("weight", weight, (4,), "(C_out, C_in / groups, k_h, k_w)")
     check_same_dtype_device("weight", weight, "input", input)
@@ -239,5 +323,6 @@ def conv2d(
             f"kernel ({kh}, {kw}) with dilation {dilation_} spans {reach} pixels, larger than the padded input "
             f"{padded} (input {tuple(input.shape)}, padding {padding!r})"
         )
-    z, _ = Conv2d.apply(a, weight, bias, stride_, padding_, dilation_, groups)
+    with autocast_off(input):
+        z, _ = Conv2d.apply(a, weight, bias, stride_, padding_, dilation_, groups)
     return z if batched else z.squeeze(0)

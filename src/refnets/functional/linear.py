@@ -2,8 +2,11 @@ r"""The fully connected layer as one GEMM: z = a Wᵀ + b."""
 
 from __future__ import annotations
 
+import math
+
 import torch
 
+from ._dtypes import autocast_dtype, autocast_off
 from ._validation import check_floating, check_rank, check_same_dtype_device
 
 __all__ = ["linear", "Linear"]
@@ -15,12 +18,19 @@ class Linear(torch.autograd.Function):
     Forward (one GEMM, the bias folded in by addmm):
         a: (M, in),  W: (out, in),  b: (out,)   →   z = a Wᵀ + b: (M, out)
 
-    Backward, with δ = ∂C/∂z: (M, out) — Nielsen's BP3/BP4 for a whole batch at once:
-        ∂C/∂a = δ W      (M, out) @ (out, in) → (M, in)     — the δ sent to the layer below
-        ∂C/∂W = δᵀ a     (out, M) @ (M, in)   → (out, in)   — summed over the batch by the GEMM itself
-        ∂C/∂b = Σ_rows δ (M, out) → (out,)
+    Backward: grad_output here is δ = ∂C/∂z: (M, out), since z is this op's output. In Nielsen's
+    equations, for a whole batch at once (rows are samples, so his w δ products appear transposed):
+        ∂C/∂W = δᵀ a     (out, M) @ (M, in)   → (out, in)   BP4, summed over the batch by the GEMM itself
+        ∂C/∂b = Σ_rows δ (M, out) → (out,)                   BP3
+        ∂C/∂a = δ W      (M, out) @ (out, in) → (M, in)     BP2's (wᵀ δ), sent to the layer below, whose
+                                                             activation's backward multiplies in σ'(z)
     Each term is computed only when ``ctx.needs_input_grad`` asks for it.
+
+    Saved: a and W (the twin saves the same). Autograd checks their version counters, and the
+    backward is GEMMs on them, so double backward works.
     """
+
+    generate_vmap_rule = True
 
     @staticmethod
     def forward(a: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
@@ -35,7 +45,7 @@ class Linear(torch.autograd.Function):
         ctx.has_bias = bias is not None
 
     @staticmethod
-    def backward(ctx, delta):
+    def backward(ctx, delta):  # grad_output = δ = ∂C/∂z
         a, weight = ctx.saved_tensors
         grad_a = grad_w = grad_b = None
         if ctx.needs_input_grad[0]:
@@ -57,9 +67,16 @@ def linear(input: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None 
 
     Shape:
         (*, in_features) → (*, out_features). The leading dimensions are flattened into the rows of
-        one GEMM and restored afterwards.
+        one GEMM and restored afterwards. Zero-size dimensions give empty results, as in PyTorch.
+
+    Under autocast the GEMM runs in autocast's dtype (bfloat16 on the CPU), as F.linear's does.
     """
     check_floating("input", input)
+    check_floating("weight", weight)
+    low = autocast_dtype(input, lower=True)
+    if low is not None:
+        input, weight = input.to(low), weight.to(low)
+        bias = bias.to(low) if isinstance(bias, torch.Tensor) and bias.is_floating_point() else bias
     check_floating("weight", weight)
     check_rank("weight", weight, (2,), "(out_features, in_features)")
     check_same_dtype_device("weight", weight, "input", input)
@@ -77,5 +94,6 @@ def linear(input: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None 
         if bias.shape != (out_features,):
             raise ValueError(f"bias must have shape ({out_features},) to match weight {tuple(weight.shape)}, got {tuple(bias.shape)}")
     lead = input.shape[:-1]
-    z = Linear.apply(input.reshape(-1, in_features), weight, bias)
+    with autocast_off(input):
+        z = Linear.apply(input.reshape(math.prod(lead), in_features), weight, bias)
     return z.reshape(*lead, out_features)

@@ -10,8 +10,9 @@ from collections.abc import Sequence
 
 import torch
 
-from ._validation import check_floating, check_non_negative, check_positive, check_rank, pair
-from .conv import col2im, conv_output_size, im2col, pad2d, unpad2d
+from ._dtypes import opmath
+from ._validation import check_floating, check_non_negative, check_positive, check_rank, concrete, pair
+from .conv import _im2col, col2im, conv_output_size, pad2d, unpad2d
 
 __all__ = ["max_pool2d", "avg_pool2d", "MaxPool2d", "AvgPool2d"]
 
@@ -20,48 +21,66 @@ def _windows(a: torch.Tensor, kernel, stride, padding, pad_value: float) -> tupl
     """Every pooling window of every channel as a column: (N, C, H, W) → (N·C, k_h·k_w, L), and (H_out, W_out)."""
     n, c, h, w = a.shape
     p4 = (padding[1], padding[1], padding[0], padding[0])
-    cols = im2col(pad2d(a.reshape(n * c, 1, h, w), p4, value=pad_value), kernel, stride, (1, 1))
+    cols = _im2col(pad2d(a.reshape(n * c, 1, h, w), p4, value=pad_value), kernel, stride, (1, 1))
     h_out = conv_output_size(h, kernel[0], stride[0], 2 * padding[0], 1)
     w_out = conv_output_size(w, kernel[1], stride[1], 2 * padding[1], 1)
     return cols, (h_out, w_out)
 
 
-def _windows_backward(grad_cols: torch.Tensor, input_shape, kernel, stride, padding) -> torch.Tensor:
-    """The adjoint of :func:`_windows`: col2im, crop the padding, restore (N, C, H, W)."""
-    n, c, h, w = input_shape
-    grad_a = col2im(grad_cols, (h + 2 * padding[0], w + 2 * padding[1]), kernel, stride, (1, 1))
-    return unpad2d(grad_a, (padding[1], padding[1], padding[0], padding[0])).reshape(n, c, h, w)
+def _first_real_offset(out_size, kernel, stride, padding, device) -> torch.Tensor:
+    """For each window, the offset i·k_w + j of its first pixel that is not padding, (L,)."""
+    rows = (padding[0] - torch.arange(out_size[0], device=device) * stride[0]).clamp_min(0)
+    columns = (padding[1] - torch.arange(out_size[1], device=device) * stride[1]).clamp_min(0)
+    return (rows.unsqueeze(1) * kernel[1] + columns).reshape(-1)
 
 
 class MaxPool2d(torch.autograd.Function):
-    r"""a_out = max over each window of a; the input is padded with −∞ so padding never wins.
+    r"""a_out = max over each window of a; the input is padded with −∞ so padding never wins a value.
 
     Shapes (N' = N·C, K = k_h·k_w, L = H_out·W_out, P = (H + 2p_h)·(W + 2p_w)):
         a: (N, C, H, W) → (N', 1, H + 2p_h, W + 2p_w) → cols: (N', K, L) → max over K → (N, C, H_out, W_out)
 
+    Which pixel wins matters for the gradient, so it is chosen as PyTorch's kernel chooses: scanning
+    a window row by row from its first real pixel, taking a value when it is greater than the best
+    so far or NaN. Hence ties go to the *first* maximal pixel (``Tensor.max`` does the same), a NaN
+    wins and the *last* NaN of a window wins (``Tensor.max`` would give the first), and a window
+    whose real pixels are all −∞ is won by its first real pixel, never by a padding cell.
+
     Backward: the max is locally the identity on each window's winner and constant in the rest,
-    so δ goes to the winning pixel only, and a pixel that wins several overlapping windows
+    so grad_output goes to the winning pixel only, and a pixel that wins several overlapping windows
     collects the sum:
-        ∂C/∂a_flat = scatter_add over pixels of δ, at the winners' pixel indices   (N', P)
+        ∂C/∂a_flat = scatter_add over pixels of grad_output, at the winners' pixel indices   (N', P)
     which is col2im applied to a column matrix that is zero except at each argmax — done directly,
     without building that mostly-zero (N', K, L) matrix (measured: half the time of col2im here).
 
-    The winners' pixel indices are returned as a second, non-differentiable output so that
-    setup_context can save them.
+    Saved: only the winners' pixel indices, returned as a second, non-differentiable output (the
+    backward does not need the input's values). The backward is a scatter-add, linear in
+    grad_output, so double backward works (its derivative is a gather at the same winners).
     """
+
+    generate_vmap_rule = True
 
     @staticmethod
     def forward(a, kernel, stride, padding):
+        n, c, h, w = a.shape
         cols, (h_out, w_out) = _windows(a, kernel, stride, padding, pad_value=float("-inf"))
-        out, argmax = cols.max(dim=1)  # argmax: which of the k_h·k_w offsets (i, j) won, (N', L)
+        out, offset = cols.max(dim=1)  # which of the k_h·k_w offsets (i, j) won, (N', L)
+        if padding[0] or padding[1]:  # all-−∞ windows: the first real pixel, not the padding before it
+            first_real = _first_real_offset((h_out, w_out), kernel, stride, padding, a.device)
+            offset = torch.where(out == float("-inf"), first_real, offset)
+        is_nan = torch.isnan(out)
+        if not concrete(out) or bool(is_nan.any()):  # the last NaN of a window, as PyTorch's kernel
+            k = kernel[0] * kernel[1]
+            last_nan = (k - 1) - torch.isnan(cols).flip(1).to(torch.uint8).argmax(dim=1)
+            offset = torch.where(is_nan, last_nan, offset)
         # pixel index in the padded image = window start (p·s_h, q·s_w) + offset (i, j), flattened row-major
-        w_padded = a.shape[3] + 2 * padding[1]
+        w_padded = w + 2 * padding[1]
         rows = torch.arange(h_out, device=a.device).unsqueeze(1) * stride[0]
         columns = torch.arange(w_out, device=a.device).unsqueeze(0) * stride[1]
-        start = (rows * w_padded + columns).reshape(1, -1)
-        offset = (torch.arange(kernel[0], device=a.device).unsqueeze(1) * w_padded + torch.arange(kernel[1], device=a.device)).reshape(-1)
-        winner = start + offset[argmax]
-        return out.reshape(*a.shape[:2], h_out, w_out), winner
+        start = (rows * w_padded + columns).reshape(1, h_out * w_out)
+        pixel = (torch.arange(kernel[0], device=a.device).unsqueeze(1) * w_padded + torch.arange(kernel[1], device=a.device)).reshape(-1)
+        winner = start + pixel[offset]
+        return out.reshape(n, c, h_out, w_out), winner
 
     @staticmethod
     def setup_context(ctx, inputs, output):
@@ -69,16 +88,16 @@ class MaxPool2d(torch.autograd.Function):
         _, winner = output
         ctx.mark_non_differentiable(winner)
         ctx.save_for_backward(winner)
-        ctx.input_shape = a.shape
+        ctx.input_shape = tuple(a.shape)
         ctx.padding = padding
 
     @staticmethod
-    def backward(ctx, delta, _grad_winner):
+    def backward(ctx, grad_output, _grad_winner):
         (winner,) = ctx.saved_tensors
         n, c, h, w = ctx.input_shape
         ph, pw = ctx.padding
-        grad_padded = delta.new_zeros(n * c, (h + 2 * ph) * (w + 2 * pw))
-        grad_padded.scatter_add_(1, winner, delta.reshape(n * c, -1))
+        grad_padded = grad_output.new_zeros(n * c, (h + 2 * ph) * (w + 2 * pw))
+        grad_padded = grad_padded.scatter_add(1, winner, grad_output.reshape(n * c, winner.shape[1]))
         grad_a = unpad2d(grad_padded.view(n, c, h + 2 * ph, w + 2 * pw), (pw, pw, ph, ph))
         return grad_a, None, None, None
 
@@ -87,29 +106,35 @@ class AvgPool2d(torch.autograd.Function):
     r"""a_out = (1 / (k_h·k_w)) Σ over each window of a, zero padding counted in the window
     (PyTorch's default ``count_include_pad=True``).
 
-    Shapes as in :class:`MaxPool2d`. Backward: every input of a window receives δ / (k_h·k_w):
-        ∂C/∂cols = δ / (k_h·k_w), repeated down each column   (N', K, L)
-        ∂C/∂a    = col2im(∂C/∂cols), padding cropped          (N, C, H, W)
+    Shapes as in :class:`MaxPool2d`. Backward: every input of a window receives grad_output / (k_h·k_w):
+        ∂C/∂cols = grad_output / (k_h·k_w), repeated down each column   (N', K, L)
+        ∂C/∂a    = col2im(∂C/∂cols), padding cropped                     (N, C, H, W)
+    Saves nothing but shapes: the op is linear, and so is its backward (col2im), whose own
+    backward is im2col, so double backward works.
     """
+
+    generate_vmap_rule = True
 
     @staticmethod
     def forward(a, kernel, stride, padding):
         cols, out_size = _windows(a, kernel, stride, padding, pad_value=0.0)
-        return cols.mean(dim=1).reshape(*a.shape[:2], *out_size)
+        return opmath(cols).mean(dim=1).to(a.dtype).reshape(*a.shape[:2], *out_size)
 
     @staticmethod
     def setup_context(ctx, inputs, output):
         a, kernel, stride, padding = inputs
-        ctx.input_shape = a.shape
+        ctx.input_shape = tuple(a.shape)
         ctx.conf = kernel, stride, padding
 
     @staticmethod
-    def backward(ctx, delta):
+    def backward(ctx, grad_output):
         kernel, stride, padding = ctx.conf
+        n, c, h, w = ctx.input_shape
         k = kernel[0] * kernel[1]
-        windows = delta.shape[0] * delta.shape[1]
-        grad_cols = (delta.reshape(windows, 1, -1) / k).expand(windows, k, delta.shape[2] * delta.shape[3])
-        return _windows_backward(grad_cols, ctx.input_shape, kernel, stride, padding), None, None, None
+        windows, positions = n * c, grad_output.shape[2] * grad_output.shape[3]
+        grad_cols = (grad_output.reshape(windows, 1, positions) / k).expand(windows, k, positions)
+        grad_a = col2im(grad_cols, (h + 2 * padding[0], w + 2 * padding[1]), kernel, stride, (1, 1))
+        return unpad2d(grad_a, (padding[1], padding[1], padding[0], padding[0])).reshape(n, c, h, w), None, None, None
 
 
 def _pool_args(
