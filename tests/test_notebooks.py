@@ -33,6 +33,7 @@ def test_notebook_executes(path, monkeypatch, tmp_path):
     code = [c for c in notebook.cells if c.cell_type == "code"]
     assert all(c.execution_count for c in code), f"{path.name} is committed with unexecuted cells"
     assert any(o.get("output_type") == "display_data" for c in code for o in c.outputs), f"{path.name} has no figure"
+    assert not any(o.get("output_type") == "error" for c in code for o in c.outputs), f"{path.name} is committed with an error"
     start = time.perf_counter()
     # Run in a scratch copy of the notebooks folder's place, so nothing is written into the repository.
     NotebookClient(notebook, timeout=TIMEOUT_S, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}).execute()

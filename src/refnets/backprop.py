@@ -39,7 +39,8 @@ from torch import nn
 from . import nn as rnn
 from .models import MLP
 
-__all__ = ["Layer", "Backprop", "layers_of", "feedforward", "cost_gradient", "backprop", "update_mini_batch", "sgd", "COSTS"]
+__all__ = ["Activation", "Layer", "Backprop", "layers_of", "columns", "feedforward", "cost_gradient", "backprop",
+           "update_mini_batch", "accuracy", "sgd", "COSTS"]
 
 COSTS = ("quadratic", "cross_entropy")
 
