@@ -1,0 +1,52 @@
+"""Peak memory of one training step: how many bytes the step needs on top of what was live before it.
+
+On CUDA, the caching allocator keeps the statistic itself (``torch.cuda.max_memory_allocated``).
+On the CPU nothing does: tracemalloc sees Python objects, not tensor storage, and the process's RSS
+moves with glibc's decisions to keep or return freed pages. So the step runs under torch.profiler
+with ``profile_memory=True``, which records every allocation and free of torch's CPU allocator
+(``[memory]`` events with a signed byte count); their running sum in time order is the bytes of
+tensor storage live beyond the step's start, and its maximum is the peak: activations, what the
+backward saves, gradients and temporaries — the quantity that saving vs recomputing the columns trades.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+from torch.autograd import DeviceType
+from torch.profiler import ProfilerActivity, profile
+
+MEASURES = {
+    "cpu": "peak bytes of tensor storage allocated by torch's CPU allocator during one step above those live at its start "
+           "(torch.profiler profile_memory [memory] events, summed in time order); after one unmeasured step",
+    "cuda": "torch.cuda.max_memory_allocated during one step minus memory_allocated at its start; after one unmeasured step",
+}
+
+
+def peak_step_bytes(step: Callable[[], None], device: str) -> int:
+    """Bytes ``step`` allocates at its peak beyond what is live when it starts (see the module docstring).
+
+    One unmeasured step comes first, so that the optimiser's state and lazily made buffers exist, as
+    they do in every step of a training run but the first.
+    """
+    step()
+    if device == "cuda":
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats()
+        before = torch.cuda.memory_allocated()
+        step()
+        torch.cuda.synchronize()
+        return torch.cuda.max_memory_allocated() - before
+    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
+        step()
+    # kineto_results is the profiler's raw record; FunctionEvents attribute memory to ops, not to time.
+    events = sorted(
+        (e.start_ns(), e.nbytes()) for e in prof.profiler.kineto_results.events()
+        if e.name() == "[memory]" and e.device_type() == DeviceType.CPU
+    )
+    live = peak = 0
+    for _, nbytes in events:
+        live += nbytes
+        peak = max(peak, live)
+    return peak
