@@ -176,13 +176,14 @@ def epoch_sides(case_id: str, quick: bool, workdir: Path) -> tuple[dict[str, Cal
 
 @contextmanager
 def quiet():
-    """Lightning's banners and its warning about DataLoader workers (the data are in memory) kept out of the report."""
+    """Lightning's banners and two warnings that do not apply (DataLoader workers: the data are in memory) kept out of the report."""
     logger = logging.getLogger("lightning.pytorch")
     level = logger.level
     logger.setLevel(logging.WARNING)
     try:
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", ".*does not have many workers.*")
+            warnings.filterwarnings("ignore", ".*smaller than the logging interval.*")  # --quick's six-step epochs
             yield
     finally:
         logger.setLevel(level)

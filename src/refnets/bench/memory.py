@@ -1,12 +1,14 @@
-"""Peak memory of one training step: how many bytes the step needs on top of what was live before it.
+"""Peak memory of one training step: the most bytes of tensor storage the step has allocated and still holds.
 
 On CUDA, the caching allocator keeps the statistic itself (``torch.cuda.max_memory_allocated``).
 On the CPU nothing does: tracemalloc sees Python objects, not tensor storage, and the process's RSS
 moves with glibc's decisions to keep or return freed pages. So the step runs under torch.profiler
-with ``profile_memory=True``, which records every allocation and free of torch's CPU allocator
-(``[memory]`` events with a signed byte count); their running sum in time order is the bytes of
-tensor storage live beyond the step's start, and its maximum is the peak: activations, what the
-backward saves, gradients and temporaries — the quantity that saving vs recomputing the columns trades.
+with ``profile_memory=True``, which records each allocation and free of torch's CPU allocator
+(``[memory]`` events with a signed byte count). Their running sum in time order is the storage the
+step has made and still holds — activations, what the backward saves, gradients, temporaries — and
+its maximum is the peak: the quantity that saving vs recomputing im2col's columns trades. The
+profiler does not record frees of blocks allocated before it started (the previous step's gradients,
+released by ``zero_grad``), so they do not lower the figure; on CUDA they do.
 """
 
 from __future__ import annotations
@@ -18,14 +20,14 @@ from torch.autograd import DeviceType
 from torch.profiler import ProfilerActivity, profile
 
 MEASURES = {
-    "cpu": "peak bytes of tensor storage allocated by torch's CPU allocator during one step above those live at its start "
-           "(torch.profiler profile_memory [memory] events, summed in time order); after one unmeasured step",
+    "cpu": "most bytes of tensor storage allocated during one step and still held (torch.profiler profile_memory [memory] "
+           "events summed in time order; frees of tensors made before the step are not recorded); after one unmeasured step",
     "cuda": "torch.cuda.max_memory_allocated during one step minus memory_allocated at its start; after one unmeasured step",
 }
 
 
 def peak_step_bytes(step: Callable[[], None], device: str) -> int:
-    """Bytes ``step`` allocates at its peak beyond what is live when it starts (see the module docstring).
+    """The most bytes of tensor storage ``step`` has allocated and still holds at once (see the module docstring).
 
     One unmeasured step comes first, so that the optimiser's state and lazily made buffers exist, as
     they do in every step of a training run but the first.

@@ -73,16 +73,20 @@ def measure_case(case: Case, n: int, options: Options) -> list[dict]:
     """One op or step case at batch ``n``; with --compile, a step case also yields its two compiled rows."""
     device = options.device
     work = {ops: case.side(n, device, ops, False) for ops in OPS}
-    compile_s, errors = {}, {}
+    compile_s, graph_breaks, errors = {}, {}, {}
     if options.compile and case.kind == "step":
+        from torch._dynamo.utils import counters  # dynamo's own tally of graph breaks
+
         for ops in OPS:
             try:
                 step = case.side(n, device, ops, True)
+                breaks = sum(counters["graph_break"].values())
                 synchronize(device)
                 start = time.perf_counter()
                 step()  # compiles
                 synchronize(device)
                 compile_s[ops] = time.perf_counter() - start
+                graph_breaks[ops] = sum(counters["graph_break"].values()) - breaks
                 work[f"{ops}_compiled"] = step
             except Exception as err:  # noqa: BLE001 — any compile failure is reported in its row
                 errors[ops] = _error(err)
@@ -98,7 +102,8 @@ def measure_case(case: Case, n: int, options: Options) -> list[dict]:
     rows = [row(case.id, "custom", "builtin", case.target)]
     if options.compile and case.kind == "step":
         error = "; ".join(f"ops={ops}: {e}" for ops, e in errors.items()) or None
-        extra = {"compile_s": compile_s, **({"error": error} if error else {})}
+        # compile_s and graph_breaks: of the first, compiling call; recompilations later show in the sample ranges
+        extra = {"compile_s": compile_s, "graph_breaks": graph_breaks, **({"error": error} if error else {})}
         rows.append(row(f"{case.id}.compiled", "custom_compiled", "builtin_compiled", None, **extra))
         rows.append(row(f"{case.id}.compiled_vs_eager", "custom_compiled", "builtin", None, **extra))
         if "custom_compiled" in samples:  # what compilation buys the hand-written ops
