@@ -14,13 +14,15 @@ from pathlib import Path
 
 import pytest
 import torch
+from hydra.utils import instantiate
 
-from refnets.bench import suite
+from refnets.bench import epoch, suite
 from refnets.bench.cases import Case
 from refnets.bench.memory import peak_step_bytes
 from refnets.bench.suite import IDS, MEMORY, Options, measure_case
 from refnets.bench.timing import interleaved, summary
 from refnets.cli.bench import main
+from refnets.data import DatasetNotFoundError
 
 SRC = Path(__file__).resolve().parents[1] / "src"
 TOP_LEVEL = ("command", "device", "device_name", "cpu", "gpu", "torch", "threads", "threads_source", "cores", "rows", "peak_memory")
@@ -79,6 +81,33 @@ def test_epoch_rows_run_the_same_steps_on_both_sides(quick_report):
     sides = {r["id"]: (r["custom"], r["builtin"]) for r in quick_report["rows"]}
     assert sides["epoch.lenet5"] == ("refnets-train ops=custom", "refnets-train ops=builtin")
     assert sides["overhead.lightning"] == ("refnets-train ops=builtin", "plain PyTorch loop ops=builtin")
+
+
+def test_epoch_falls_back_to_synthetic_data_of_fashion_mnists_size(monkeypatch, tmp_path):
+    """Without the real files the epoch rows run on random images, 60 000 + 10 000 as Fashion-MNIST, and say so."""
+
+    def not_found(*args, **kwargs):
+        raise DatasetNotFoundError("no Fashion-MNIST here")
+
+    monkeypatch.setattr(epoch, "locate", not_found)
+    cfg, data = epoch.compose_recipe("custom", tmp_path, quick=False)
+    assert data.startswith("synthetic (Fashion-MNIST's files not found; 60000 + 10000")
+    datamodule = instantiate(cfg.data)
+    assert isinstance(datamodule, epoch.SyntheticFashionMNIST) and datamodule.batch_size == 32
+    (x, y), (x_test, y_test) = datamodule.load()
+    assert x.shape == (60000, 1, 28, 28) and x.dtype == torch.uint8 and x_test.shape == (10000, 1, 28, 28)
+
+
+def test_plain_loop_starts_from_the_classifiers_weights(tmp_path):
+    """overhead.lightning's plain loop builds the same net with the same initial weights as refnets-train's Classifier."""
+    cfg, _ = epoch.compose_recipe("builtin", tmp_path, quick=True)
+    torch.manual_seed(cfg.seed)
+    classifier_net = instantiate(cfg.model).net
+    torch.manual_seed(cfg.seed)
+    plain_net = instantiate(cfg.model.net)
+    assert type(plain_net) is type(classifier_net) and plain_net.ops == "builtin"
+    for (name, a), (_, b) in zip(classifier_net.state_dict().items(), plain_net.state_dict().items()):
+        assert torch.equal(a, b), name
 
 
 def test_peak_memory_of_a_lenet5_step_for_both_paths(quick_report):

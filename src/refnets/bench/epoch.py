@@ -66,6 +66,8 @@ class TrainingLoopTimer(Callback):
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
         self.steps += 1
+        if pl_module.device.type == "cuda" and batch_idx + 1 == trainer.num_training_batches:
+            torch.cuda.synchronize()  # the last step's kernels belong to the epoch
         self.end = time.perf_counter()
 
     @property
@@ -73,9 +75,12 @@ class TrainingLoopTimer(Callback):
         return self.end - self.start
 
 
-def compose_recipe(ops: str, output_dir: Path, quick: bool) -> tuple[DictConfig, str]:
-    """The lenet5_fashion config for one epoch with ``ops``; and a description of the data it uses."""
+def compose_recipe(ops: str, output_dir: Path, quick: bool, device: str = "cpu") -> tuple[DictConfig, str]:
+    """The lenet5_fashion config for one epoch with ``ops`` (on trainer=cuda for ``device='cuda'``);
+    and a description of the data it uses."""
     overrides = [f"experiment={RECIPE}", f"ops={ops}", "trainer.max_epochs=1", f"paths.output_dir={output_dir}"]
+    if device == "cuda":
+        overrides.append("trainer=cuda")
     with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3"):
         cfg = compose("train", overrides=overrides)
     synthetic = [f"data._target_={SyntheticFashionMNIST.__module__}.{SyntheticFashionMNIST.__name__}"]
@@ -84,7 +89,7 @@ def compose_recipe(ops: str, output_dir: Path, quick: bool) -> tuple[DictConfig,
         synthetic += [f"+data.train_samples={QUICK['train']}", f"+data.test_samples={QUICK['test']}", f"data.val_size={QUICK['val']}"]
     else:
         try:
-            data = f"real Fashion-MNIST ({locate(cfg.data.dataset, cfg.data.data_dir, download=False)})"
+            data = f"real Fashion-MNIST ({locate(cfg.data.dataset, cfg.data.data_dir, download=False).resolve()})"
             synthetic = []
         except DatasetNotFoundError:
             data = f"synthetic (Fashion-MNIST's files not found; {FASHION_MNIST['train']} + {FASHION_MNIST['test']} random uint8 1×28×28 images)"
@@ -113,17 +118,18 @@ def lightning_epoch(cfg: DictConfig, datamodule: L.LightningDataModule, limit: i
 
 def plain_epoch(cfg: DictConfig, datamodule: L.LightningDataModule, log_dir: Path, limit: int | None = None) -> tuple[float, int]:
     """The same epoch as a plain PyTorch loop: seconds in the loop and steps run."""
+    device = "cuda" if cfg.trainer.accelerator in ("cuda", "gpu") else "cpu"
     L.seed_everything(cfg.seed, workers=True, verbose=False)
-    net = instantiate(cfg.model.net).train()  # the same initial weights as the Classifier's net under this seed
+    net = instantiate(cfg.model.net).to(device).train()  # the same initial weights as the Classifier's net under this seed
     loss_fn = loss_function(cfg.model.loss, cfg.ops)
     optimizer = instantiate(cfg.optimizer)(params=net.parameters())
     datamodule.setup("fit")
-    data = datamodule.splits["train"]  # the datamodule's in-memory tensors; a batch is one indexing op
+    data = datamodule.splits["train"].to(device)  # the datamodule's in-memory tensors; a batch is one indexing op
     every = cfg.trainer.log_every_n_steps
     writer = SummaryWriter(str(log_dir))
     start = time.perf_counter()
-    loss_sum, correct, steps = torch.zeros(()), torch.zeros((), dtype=torch.long), 0
-    for steps, indices in enumerate(torch.randperm(len(data)).split(cfg.data.batch_size)[:limit], start=1):
+    loss_sum, correct, steps = torch.zeros((), device=device), torch.zeros((), dtype=torch.long, device=device), 0
+    for steps, indices in enumerate(torch.randperm(len(data), device=device).split(cfg.data.batch_size)[:limit], start=1):
         x, y = data.__getitems__(indices)
         output = net(x)
         loss = loss_fn(output, y)
@@ -136,42 +142,44 @@ def plain_epoch(cfg: DictConfig, datamodule: L.LightningDataModule, log_dir: Pat
         if steps % every == 0:
             writer.add_scalar("train/loss_step", loss.item(), steps)
             writer.add_scalar("train/acc_step", batch_correct.item() / len(y), steps)
-    writer.add_scalar("train/loss_epoch", loss_sum.item() / len(data), steps)
-    writer.add_scalar("train/acc_epoch", correct.item() / len(data), steps)
+    seen = min(len(data), steps * cfg.data.batch_size)
+    writer.add_scalar("train/loss_epoch", loss_sum.item() / seen, steps)
+    writer.add_scalar("train/acc_epoch", correct.item() / seen, steps)  # .item() waits for the GPU, if any
     seconds = time.perf_counter() - start
     writer.close()
     return seconds, steps
 
 
-def epoch_sides(case_id: str, quick: bool, workdir: Path) -> tuple[dict[str, Callable[[int | None], tuple[float, int]]], dict[str, str]]:
+def epoch_sides(case_id: str, quick: bool, workdir: Path, device: str = "cpu") -> tuple[dict[str, Callable[..., tuple[float, int]]], dict]:
     """The two sides of ``epoch.lenet5`` (custom vs builtin through refnets-train) or ``overhead.lightning``
-    (builtin through refnets-train vs the plain loop), each ``side(limit) -> (seconds, steps)``; and a
-    description: the sides' labels and the data."""
-    runs = iter(range(1_000_000))
+    (builtin through refnets-train vs the plain loop), each ``side(limit=None) -> (seconds, steps)``
+    running one epoch (or its first ``limit`` steps); and what the row says of them: the sides' labels,
+    the batch size and the data. Each side keeps one datamodule, so the data are loaded once."""
+    runs = iter(range(1_000_000))  # a fresh output folder per run
 
-    def lightning_side(ops: str):
-        cfg, data = compose_recipe(ops, workdir / f"{ops}", quick)
+    def through_refnets_train(ops: str):
+        cfg, data = compose_recipe(ops, workdir / ops, quick, device)
         datamodule = instantiate(cfg.data)
 
         def side(limit: int | None = None):
-            cfg.paths.output_dir = str(workdir / f"lightning-{ops}-{next(runs)}")
+            cfg.paths.output_dir = str(workdir / f"refnets-train-{ops}-{next(runs)}")
             return lightning_epoch(cfg, datamodule, limit)
 
-        return side, data
+        return side, cfg, data
 
-    custom, data = lightning_side("custom" if case_id == "epoch.lenet5" else "builtin")
     if case_id == "epoch.lenet5":
-        builtin, _ = lightning_side("builtin")
+        custom, cfg, data = through_refnets_train("custom")
+        builtin, _, _ = through_refnets_train("builtin")
         labels = {"custom": "refnets-train ops=custom", "builtin": "refnets-train ops=builtin"}
     else:
-        cfg, _ = compose_recipe("builtin", workdir / "plain", quick)
+        custom, cfg, data = through_refnets_train("builtin")
         datamodule = instantiate(cfg.data)
 
         def builtin(limit: int | None = None):
             return plain_epoch(cfg, datamodule, workdir / f"plain-{next(runs)}", limit)
 
         labels = {"custom": "refnets-train ops=builtin", "builtin": "plain PyTorch loop ops=builtin"}
-    return {"custom": custom, "builtin": builtin}, {**labels, "data": data}
+    return {"custom": custom, "builtin": builtin}, {**labels, "batch": cfg.data.batch_size, "data": data}
 
 
 @contextmanager

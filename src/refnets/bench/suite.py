@@ -115,7 +115,7 @@ def measure_epoch(id: str, options: Options) -> dict:
     """epoch.lenet5 or overhead.lightning: whole epochs, interleaved, after a few untimed steps of each side."""
     target, what = EPOCHS[id]
     with tempfile.TemporaryDirectory(prefix="refnets-bench-") as tmp, quiet():
-        sides, labels = epoch_sides(id, options.quick, Path(tmp))
+        sides, labels = epoch_sides(id, options.quick, Path(tmp), options.device)
         for side in sides.values():
             side(EPOCH_WARMUP_STEPS[options.quick])
         steps: dict[str, int] = {}
@@ -130,7 +130,7 @@ def measure_epoch(id: str, options: Options) -> dict:
         samples = interleaved({name: timed(name) for name in sides}, options.epoch_repeats)
     result = summary(samples["custom"], samples["builtin"], target)
     return {
-        "id": id, "batch": 32, "kind": "epoch", "what": what, "custom": labels["custom"], "builtin": labels["builtin"],
+        "id": id, "batch": labels["batch"], "kind": "epoch", "what": what, "custom": labels["custom"], "builtin": labels["builtin"],
         **result,
         "steps": steps,
         "custom_ms_per_step": result["custom_ms"] / steps["custom"],
