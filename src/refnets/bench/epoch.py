@@ -75,28 +75,29 @@ class TrainingLoopTimer(Callback):
         return self.end - self.start
 
 
+def _compose(overrides: list[str]) -> DictConfig:
+    with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3"):
+        return compose("train", overrides=overrides)
+
+
 def compose_recipe(ops: str, output_dir: Path, quick: bool, device: str = "cpu") -> tuple[DictConfig, str]:
     """The lenet5_fashion config for one epoch with ``ops`` (on trainer=cuda for ``device='cuda'``);
-    and a description of the data it uses."""
+    and a description of the data it uses: the real files where refnets-train finds them, else
+    (and always under --quick) SyntheticFashionMNIST."""
     overrides = [f"experiment={RECIPE}", f"ops={ops}", "trainer.max_epochs=1", f"paths.output_dir={output_dir}"]
     if device == "cuda":
         overrides.append("trainer=cuda")
-    with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3"):
-        cfg = compose("train", overrides=overrides)
+    cfg = _compose(overrides)
     synthetic = [f"data._target_={SyntheticFashionMNIST.__module__}.{SyntheticFashionMNIST.__name__}"]
     if quick:
         data = f"synthetic (--quick: {QUICK['train']} training images, random uint8 1×28×28)"
         synthetic += [f"+data.train_samples={QUICK['train']}", f"+data.test_samples={QUICK['test']}", f"data.val_size={QUICK['val']}"]
     else:
         try:
-            data = f"real Fashion-MNIST ({locate(cfg.data.dataset, cfg.data.data_dir, download=False).resolve()})"
-            synthetic = []
+            return cfg, f"real Fashion-MNIST ({locate(cfg.data.dataset, cfg.data.data_dir, download=False).resolve()})"
         except DatasetNotFoundError:
             data = f"synthetic (Fashion-MNIST's files not found; {FASHION_MNIST['train']} + {FASHION_MNIST['test']} random uint8 1×28×28 images)"
-    if synthetic:
-        with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3"):
-            cfg = compose("train", overrides=overrides + synthetic)
-    return cfg, data
+    return _compose(overrides + synthetic), data
 
 
 def _instantiate_all(group: DictConfig | None) -> list:

@@ -93,19 +93,20 @@ def measure_case(case: Case, n: int, options: Options) -> list[dict]:
     calls = calls_per_sample(work.values(), device)
     samples = interleaved({name: stopwatch(fn, device, calls) for name, fn in work.items()}, options.repeats, options.warmup)
 
-    def row(id: str, custom: str, builtin: str, target: float | None, **extra) -> dict:
-        head = {"id": id, "batch": n, "kind": case.kind, "what": case.what, "custom": custom, "builtin": builtin}
+    def row(id: str, what: str, custom: str, builtin: str, target: float | None, **extra) -> dict:
+        head = {"id": id, "batch": n, "kind": case.kind, "what": what, "custom": custom, "builtin": builtin}
         if custom in samples and builtin in samples:
             head |= summary(samples[custom], samples[builtin], target) | {"calls_per_sample": calls}
         return head | extra
 
-    rows = [row(case.id, "custom", "builtin", case.target)]
+    rows = [row(case.id, case.what, "custom", "builtin", case.target)]
     if options.compile and case.kind == "step":
         error = "; ".join(f"ops={ops}: {e}" for ops, e in errors.items()) or None
         # compile_s and graph_breaks: of the first, compiling call; recompilations later show in the sample ranges
         extra = {"compile_s": compile_s, "graph_breaks": graph_breaks, **({"error": error} if error else {})}
-        rows.append(row(f"{case.id}.compiled", "custom_compiled", "builtin_compiled", None, **extra))
-        rows.append(row(f"{case.id}.compiled_vs_eager", "custom_compiled", "builtin", None, **extra))
+        compiled = f"{case.what}; torch.compile of the forward and the cost (and so of their backward), the SGD update eager"
+        rows.append(row(f"{case.id}.compiled", f"{compiled}: both paths compiled", "custom_compiled", "builtin_compiled", None, **extra))
+        rows.append(row(f"{case.id}.compiled_vs_eager", f"{compiled}: custom compiled vs builtin eager", "custom_compiled", "builtin", None, **extra))
         if "custom_compiled" in samples:  # what compilation buys the hand-written ops
             rows[-1]["custom_eager_over_compiled"] = summary(samples["custom"], samples["custom_compiled"], None)["ratio"]
     return rows
