@@ -22,6 +22,7 @@ import shlex
 import sys
 import time
 from datetime import datetime, timezone
+from pathlib import Path
 
 import lightning
 import torch
@@ -70,6 +71,8 @@ def _format(row: dict) -> str:
     c_lo, c_hi = row["custom_range_ms"]
     b_lo, b_hi = row["builtin_range_ms"]
     verdict = "" if row["target"] is None else f"≤ {row['target']:.2f} {'pass' if row['pass'] else 'FAIL'}"
+    if row["kind"] == "epoch":
+        verdict += f"  ({row['custom_ms_per_step']:.2f} vs {row['builtin_ms_per_step']:.2f} ms/step, {row['steps']['custom']} steps)"
     return (f"{row['id']:<34} {row['batch']:>5} {row['custom_ms']:>10.3f} ({c_lo:.3f}–{c_hi:.3f}) "
             f"{row['builtin_ms']:>10.3f} ({b_lo:.3f}–{b_hi:.3f}) {row['ratio']:>6.2f}×  {verdict}")
 
@@ -84,6 +87,8 @@ def main(argv: list[str] | None = None) -> None:
     unknown = [i for i in args.only or () if i not in IDS]
     if unknown:
         p.error(f"--only: unknown id(s) {', '.join(unknown)}; known ids: {', '.join(IDS)}")
+    if args.json and not Path(args.json).resolve().parent.is_dir():
+        p.error(f"--json: the folder of {args.json!r} does not exist")
     options = Options(
         device=args.device,
         repeats=args.repeats or (3 if args.quick else 30),
