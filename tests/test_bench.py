@@ -48,7 +48,8 @@ def test_quick_run_prints_a_row_per_id(quick_run):
     report, printed = quick_run
     lines = printed.splitlines()
     for row in report["rows"] + report["peak_memory"]:
-        assert any(line.startswith(f"{row['id']} ") and f"{row['ratio']:.2f}×" in line for line in lines), row["id"]
+        ratio = f"{row['ratio']:.2f}×" if row["kind"] == "memory" else f"{row['ratio']:.3f}×"
+        assert any(line.startswith(f"{row['id']} ") and ratio in line for line in lines), row["id"]
     timed = [r for r in report["rows"] if r["target"] is not None]
     assert f"{sum(r['pass'] for r in timed)} of {len(timed)} rows within their target" in printed
 
@@ -57,6 +58,7 @@ def test_quick_run_reports_every_id_with_its_fields(quick_report):
     assert set(TOP_LEVEL) <= set(quick_report)
     assert quick_report["command"] == f"refnets-bench --quick --threads 1 --json {quick_report['command'].split()[-1]}"
     assert quick_report["threads"] == 1 and quick_report["device"] == "cpu" and quick_report["torch"] == torch.__version__
+    assert (quick_report["quick"], quick_report["repeats"], quick_report["epoch_repeats"]) == (True, 3, 1)
     rows = quick_report["rows"]
     assert [r["id"] for r in rows] == [i for i in IDS if i != MEMORY]  # each once (--quick: one batch), in the table's order
     for r in rows:

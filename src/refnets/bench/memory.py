@@ -8,7 +8,8 @@ with ``profile_memory=True``, which records each allocation and free of torch's 
 step has made and still holds — activations, what the backward saves, gradients, temporaries — and
 its maximum is the peak: the quantity that saving vs recomputing im2col's columns trades. The
 profiler does not record frees of blocks allocated before it started (the previous step's gradients,
-released by ``zero_grad``), so they do not lower the figure; on CUDA they do.
+released by ``zero_grad``), so they do not lower the figure; on CUDA they do. Memory that a library
+allocates by itself, outside torch's allocator (a BLAS or oneDNN workspace), is not seen on either.
 """
 
 from __future__ import annotations
@@ -21,7 +22,8 @@ from torch.profiler import ProfilerActivity, profile
 
 MEASURES = {
     "cpu": "most bytes of tensor storage allocated during one step and still held (torch.profiler profile_memory [memory] "
-           "events summed in time order; frees of tensors made before the step are not recorded); after one unmeasured step",
+           "events summed in time order; frees of tensors made before the step are not recorded, nor memory a library allocates "
+           "outside torch's allocator); after one unmeasured step",
     "cuda": "torch.cuda.max_memory_allocated during one step minus memory_allocated at its start; after one unmeasured step",
 }
 

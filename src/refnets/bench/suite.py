@@ -26,7 +26,7 @@ MEMORY = "memory.lenet5.step"
 IDS: tuple[str, ...] = (*(c.id for c in CASES), *EPOCHS, MEMORY)
 
 QUICK_BATCH = 4  # --quick: every case at this batch size
-EPOCH_WARMUP_STEPS = {False: 20, True: 2}  # untimed steps of each epoch side first (by --quick)
+EPOCH_WARMUP_STEPS = {False: 20, True: 0}  # untimed steps of each epoch side first (by --quick; none in the test mode)
 
 
 @dataclass(frozen=True)
@@ -37,6 +37,15 @@ class Options:
     warmup: int = 3  # untimed rounds before an op or step case's samples
     quick: bool = False
     compile: bool = False
+
+
+QUICK_OPTIONS = {"repeats": 3, "epoch_repeats": 1, "warmup": 1}  # --quick's defaults, the test mode
+
+
+def options(quick: bool = False, **given) -> Options:
+    """Options from what was given (None: not given), the rest from --quick's defaults or Options'."""
+    chosen = {name: value for name, value in given.items() if value is not None}
+    return Options(quick=quick, **({**QUICK_OPTIONS, **chosen} if quick else chosen))
 
 
 def run(ids: Iterable[str], options: Options, report: Callable[[dict], None] = lambda row: None) -> list[dict]:
@@ -117,8 +126,9 @@ def measure_epoch(id: str, options: Options) -> dict:
     target, what = EPOCHS[id]
     with tempfile.TemporaryDirectory(prefix="refnets-bench-") as tmp, quiet():
         sides, labels = epoch_sides(id, options.quick, Path(tmp), options.device)
-        for side in sides.values():
-            side(EPOCH_WARMUP_STEPS[options.quick])
+        if EPOCH_WARMUP_STEPS[options.quick]:
+            for side in sides.values():
+                side(EPOCH_WARMUP_STEPS[options.quick])
         steps: dict[str, int] = {}
 
         def timed(name: str) -> Callable[[], float]:

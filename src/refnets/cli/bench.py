@@ -27,7 +27,8 @@ from pathlib import Path
 import lightning
 import torch
 
-from ..bench.suite import IDS, Options, cpu_name, run
+from ..bench.suite import IDS, QUICK_OPTIONS, Options, cpu_name, run
+from ..bench.suite import options as make_options
 
 
 def _positive_int(text: str) -> int:
@@ -51,8 +52,10 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="cpu", choices=["cpu", "cuda"], help="where to measure (default cpu)")
     p.add_argument("--threads", type=_positive_int,
                    help=f"torch.set_num_threads (default: the cores this process may use, {cores()} here)")
-    p.add_argument("--repeats", type=_positive_int, help="timed samples per side of an op or step case (default 30; --quick 3)")
-    p.add_argument("--epoch-repeats", type=_positive_int, help="timed epochs per side of epoch.lenet5 and overhead.lightning (default 3; --quick 1)")
+    p.add_argument("--repeats", type=_positive_int,
+                   help=f"timed samples per side of an op or step case (default {Options.repeats}; --quick {QUICK_OPTIONS['repeats']})")
+    p.add_argument("--epoch-repeats", type=_positive_int,
+                   help=f"timed epochs per side of epoch.lenet5 and overhead.lightning (default {Options.epoch_repeats}; --quick {QUICK_OPTIONS['epoch_repeats']})")
     p.add_argument("--only", nargs="+", metavar="ID", help="measure only these ids (default: all)")
     p.add_argument("--quick", action="store_true", help="test mode: batch 4, few repeats, epochs of a few steps on synthetic data")
     p.add_argument("--compile", action="store_true", help="also time the step cases under torch.compile (rows <id>.compiled, <id>.compiled_vs_eager)")
@@ -74,7 +77,7 @@ def _format(row: dict) -> str:
     if row["kind"] == "epoch":
         verdict += f"  ({row['custom_ms_per_step']:.2f} vs {row['builtin_ms_per_step']:.2f} ms/step, {row['steps']['custom']} steps)"
     return (f"{row['id']:<34} {row['batch']:>5} {row['custom_ms']:>10.3f} ({c_lo:.3f}–{c_hi:.3f}) "
-            f"{row['builtin_ms']:>10.3f} ({b_lo:.3f}–{b_hi:.3f}) {row['ratio']:>6.2f}×  {verdict}")
+            f"{row['builtin_ms']:>10.3f} ({b_lo:.3f}–{b_hi:.3f}) {row['ratio']:>7.3f}×  {verdict}")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -89,14 +92,7 @@ def main(argv: list[str] | None = None) -> None:
         p.error(f"--only: unknown id(s) {', '.join(unknown)}; known ids: {', '.join(IDS)}")
     if args.json and not Path(args.json).resolve().parent.is_dir():
         p.error(f"--json: the folder of {args.json!r} does not exist")
-    options = Options(
-        device=args.device,
-        repeats=args.repeats or (3 if args.quick else 30),
-        epoch_repeats=args.epoch_repeats or (1 if args.quick else 3),
-        warmup=1 if args.quick else 3,
-        quick=args.quick,
-        compile=args.compile,
-    )
+    options = make_options(args.quick, device=args.device, repeats=args.repeats, epoch_repeats=args.epoch_repeats, compile=args.compile)
     torch.set_num_threads(args.threads or cores())
     report = {
         "command": shlex.join(["refnets-bench", *args_list]),
