@@ -86,6 +86,10 @@ def measure_case(case: Case, n: int, options: Options) -> list[dict]:
     if options.compile and case.kind == "step":
         from torch._dynamo.utils import counters  # dynamo's own tally of graph breaks
 
+        # Every compiled side is a new closure of the same function, which dynamo counts as a recompilation
+        # of it, up to torch._dynamo.config.recompile_limit, beyond which it silently runs eagerly: a fresh
+        # start per case keeps each case's two compiled sides within the limit.
+        torch.compiler.reset()
         for ops in OPS:
             try:
                 step = case.side(n, device, ops, True)
