@@ -211,16 +211,6 @@ def test_resume_from_the_last_checkpoint(tmp_path):
     assert state["epoch"] == 2 and state["optimizer_states"]  # 0-based: the third epoch, with SGD's state
 
 
-def test_bench_runs_and_reports_every_case(capsys):
-    """refnets-bench (the source of the README's speed table) runs and prints a ratio for each case."""
-    from refnets.cli.bench import main as bench_main
-
-    bench_main(["--batch", "4", "--repeats", "2"])
-    out = capsys.readouterr().out
-    for case in ("conv2d 6→16", "max_pool2d", "sigmoid", "cross_entropy", "im2col vs F.unfold", "col2im vs F.fold", "LeNet-5 training step"):
-        assert case in out
-
-
 @pytest.mark.parametrize(
     "overrides, pattern",
     [

@@ -1,133 +1,136 @@
 """refnets-bench: how fast are the hand-written ops against PyTorch's own kernels?
 
-Each case times forward + backward of the custom op and of its built-in twin on the same inputs,
-interleaved (custom, builtin, custom, …) so that drift in machine load hits both alike, and reports
-medians and their ratio. ``--device cuda`` synchronises around every timing.
+Each case times the same work on refnets' ops (custom) and on PyTorch's built-ins, interleaved
+(custom, builtin, builtin, custom, …) so that drift in machine load hits both alike, after warm-up
+rounds; a row reports the medians, each side's min–max, the ratio custom / builtin of the medians,
+and the target of the performance issue with pass/fail. ``--device cuda`` synchronises around every
+timing.
 
-    refnets-bench                 # CPU, LeNet-5-sized shapes
-    refnets-bench --device cuda --batch 256 --json bench.json
+    refnets-bench --json bench.json               # everything, CPU, all cores
+    refnets-bench --only lenet5.step mlp.step     # a subset, by id
+    refnets-bench --quick                         # test mode: tiny batches, 3 repeats, a few epoch steps
+    refnets-bench --only lenet5.step --compile    # also under torch.compile
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import statistics
+import os
+import platform
+import shlex
+import sys
 import time
-from collections.abc import Callable
+from datetime import datetime, timezone
+from pathlib import Path
 
+import lightning
 import torch
-import torch.nn.functional as F
 
-import refnets.functional as RF
-from refnets.models import LeNet5
-from refnets.nn import loss_function
-from refnets.nn.losses import builtin_quadratic_loss
+from ..bench.suite import IDS, QUICK_OPTIONS, Options, cpu_name, run
+from ..bench.suite import options as make_options
 
 
-def _cases(n: int, device: str) -> dict[str, tuple[Callable, Callable, Callable[[], tuple]]]:
-    def t(*shape):
-        return lambda: torch.randn(*shape, device=device, requires_grad=True)
-
-    def params(*makers):
-        return lambda: tuple(m() for m in makers)
-
-    target = lambda: torch.randint(0, 10, (n,), device=device)  # noqa: E731
-    return {
-        "conv2d 1→6 5×5 pad 2 (28×28)": (lambda x, w, b: RF.conv2d(x, w, b, padding=2), lambda x, w, b: F.conv2d(x, w, b, padding=2),
-                                        params(t(n, 1, 28, 28), t(6, 1, 5, 5), t(6))),
-        "conv2d 6→16 5×5 (14×14)": (RF.conv2d, F.conv2d, params(t(n, 6, 14, 14), t(16, 6, 5, 5), t(16))),
-        "linear 400→120": (RF.linear, F.linear, params(t(n, 400), t(120, 400), t(120))),
-        "max_pool2d 2 (6×28×28)": (lambda x: RF.max_pool2d(x, 2), lambda x: F.max_pool2d(x, 2), params(t(n, 6, 28, 28))),
-        "avg_pool2d 2 (6×28×28)": (lambda x: RF.avg_pool2d(x, 2), lambda x: F.avg_pool2d(x, 2), params(t(n, 6, 28, 28))),
-        "sigmoid (6×28×28)": (RF.sigmoid, torch.sigmoid, params(t(n, 6, 28, 28))),
-        "tanh (6×28×28)": (RF.tanh, torch.tanh, params(t(n, 6, 28, 28))),
-        "relu (6×28×28)": (RF.relu, F.relu, params(t(n, 6, 28, 28))),
-        "cross_entropy (10 classes)": (RF.cross_entropy, F.cross_entropy, params(t(n, 10), target)),
-        "quadratic_loss (10 classes)": (RF.quadratic_loss, builtin_quadratic_loss, params(lambda: torch.rand(n, 10, device=device, requires_grad=True), target)),
-    }
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
 
 
-def _time(fn: Callable[[], None], device: str) -> float:
-    if device == "cuda":
-        torch.cuda.synchronize()
-    start = time.perf_counter()
-    fn()
-    if device == "cuda":
-        torch.cuda.synchronize()
-    return time.perf_counter() - start
+def cores() -> int:
+    """The CPU cores this process may run on (its affinity mask; os.cpu_count() where there is none)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
-def _forward_backward(op: Callable, args: tuple) -> Callable[[], None]:
-    def run() -> None:
-        out = op(*args)
-        out.backward(torch.ones_like(out))
-
-    return run
-
-
-def _lenet_step(n: int, device: str, ops: str) -> Callable[[], None]:
-    torch.manual_seed(0)
-    model = LeNet5("relu", "max", ops=ops).to(device)
-    opt = torch.optim.SGD(model.parameters(), lr=0.01)
-    loss_fn = loss_function("cross_entropy", ops)
-    x, y = torch.rand(n, 1, 28, 28, device=device), torch.randint(0, 10, (n,), device=device)
-
-    def step() -> None:
-        opt.zero_grad()
-        loss_fn(model(x), y).backward()
-        opt.step()
-
-    return step
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="refnets-bench", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
+                                epilog=f"ids: {', '.join(IDS)}")
+    p.add_argument("--device", default="cpu", choices=["cpu", "cuda"], help="where to measure (default cpu)")
+    p.add_argument("--threads", type=_positive_int,
+                   help=f"torch.set_num_threads (default: the cores this process may use, {cores()} here)")
+    p.add_argument("--repeats", type=_positive_int,
+                   help=f"timed samples per side of an op or step case (default {Options.repeats}; --quick {QUICK_OPTIONS['repeats']})")
+    p.add_argument("--epoch-repeats", type=_positive_int,
+                   help=f"timed epochs per side of epoch.lenet5 and overhead.lightning (default {Options.epoch_repeats}; --quick {QUICK_OPTIONS['epoch_repeats']})")
+    p.add_argument("--only", nargs="+", metavar="ID", help="measure only these ids (default: all)")
+    p.add_argument("--quick", action="store_true", help="test mode: batch 4, few repeats, epochs of a few steps on synthetic data")
+    p.add_argument("--compile", action="store_true", help="also time the step cases under torch.compile (rows <id>.compiled, <id>.compiled_vs_eager)")
+    p.add_argument("--json", metavar="PATH", help="also write the report to this JSON file")
+    p.epilog += ("\n\nepoch rows read Fashion-MNIST as refnets-train does (paths.data_dir: ./data or $REFNETS_DATA_DIR, then "
+                 "/usr/share/datasets/fashion-mnist) and run on random images of its size when it is not found; the JSON says which.")
+    return p
 
 
-def _layout_cases(n: int, device: str) -> dict[str, tuple[Callable[[], None], Callable[[], None]]]:
-    """refnets' im2col/col2im against torch's unfold/fold (aten::im2col/col2im), conv2 of LeNet-5."""
-    x = torch.randn(n, 6, 14, 14, device=device)
-    cols = RF.im2col(x, (5, 5), (1, 1), (1, 1))
-    return {
-        "im2col vs F.unfold (6×14×14, 5×5)": (lambda: RF.im2col(x, (5, 5), (1, 1), (1, 1)), lambda: F.unfold(x, 5)),
-        "col2im vs F.fold (6×14×14, 5×5)": (lambda: RF.col2im(cols, (14, 14), (5, 5), (1, 1), (1, 1)), lambda: F.fold(cols, (14, 14), 5)),
-    }
-
-
-def benchmark(batch: int = 64, device: str = "cpu", repeats: int = 30, warmup: int = 3) -> list[dict]:
-    rows = []
-    cases = {name: (_forward_backward(c, args := make()), _forward_backward(b, args)) for name, (c, b, make) in _cases(batch, device).items()}
-    cases.update(_layout_cases(batch, device))
-    cases["LeNet-5 training step"] = (_lenet_step(batch, device, "custom"), _lenet_step(batch, device, "builtin"))
-    for name, (custom, builtin) in cases.items():
-        for _ in range(warmup):
-            custom(), builtin()
-        times_c, times_b = [], []
-        for _ in range(repeats):
-            times_c.append(_time(custom, device))
-            times_b.append(_time(builtin, device))
-        c, b = statistics.median(times_c), statistics.median(times_b)
-        rows.append({"case": name, "custom_ms": 1e3 * c, "builtin_ms": 1e3 * b, "ratio": c / b})
-    return rows
+def _format(row: dict) -> str:
+    if "error" in row and "ratio" not in row:
+        return f"{row['id']:<34} {row['batch']:>5}  error: {row['error']}"
+    if row["kind"] == "memory":
+        return (f"{row['id']:<34} {row['batch']:>5} {row['custom_mib']:>10.2f} MiB {row['builtin_mib']:>10.2f} MiB "
+                f"{row['ratio']:>7.2f}×")
+    c_lo, c_hi = row["custom_range_ms"]
+    b_lo, b_hi = row["builtin_range_ms"]
+    verdict = "" if row["target"] is None else f"≤ {row['target']:.2f} {'pass' if row['pass'] else 'FAIL'}"
+    if row["kind"] == "epoch":
+        verdict += f"  ({row['custom_ms_per_step']:.2f} vs {row['builtin_ms_per_step']:.2f} ms/step, {row['steps']['custom']} steps)"
+    return (f"{row['id']:<34} {row['batch']:>5} {row['custom_ms']:>10.3f} ({c_lo:.3f}–{c_hi:.3f}) "
+            f"{row['builtin_ms']:>10.3f} ({b_lo:.3f}–{b_hi:.3f}) {row['ratio']:>7.3f}×  {verdict}")
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="refnets-bench", description=__doc__.splitlines()[0])
-    parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
-    parser.add_argument("--batch", type=int, default=64, help="mini-batch size N (default 64)")
-    parser.add_argument("--repeats", type=int, default=30, help="timed runs per op and path (default 30)")
-    parser.add_argument("--json", help="also write the rows to this JSON file")
-    args = parser.parse_args(argv)
+    args_list = sys.argv[1:] if argv is None else list(argv)
+    p = parser()
+    args = p.parse_args(args_list)
     if args.device == "cuda" and not torch.cuda.is_available():
-        parser.error("--device cuda: torch.cuda.is_available() is False on this machine")
-    if args.batch <= 0 or args.repeats <= 0:
-        parser.error(f"--batch and --repeats must be positive, got {args.batch} and {args.repeats}")
-    rows = benchmark(args.batch, args.device, args.repeats)
-    print(f"forward + backward (im2col/col2im: the transform alone), median of {args.repeats} interleaved runs, batch {args.batch}, {args.device}, "
-          f"torch {torch.__version__}, {torch.get_num_threads()} threads")
-    print(f"{'case':<32} {'custom ms':>10} {'builtin ms':>11} {'custom/builtin':>15}")
-    for r in rows:
-        print(f"{r['case']:<32} {r['custom_ms']:>10.3f} {r['builtin_ms']:>11.3f} {r['ratio']:>14.2f}×")
+        p.error(f"--device cuda: torch.cuda.is_available() is False on this machine (torch {torch.__version__}, "
+                f"built with {torch.version.cuda or 'no CUDA'}); measure on the CPU (--device cpu) or on a machine with a GPU")
+    unknown = [i for i in args.only or () if i not in IDS]
+    if unknown:
+        p.error(f"--only: unknown id(s) {', '.join(unknown)}; known ids: {', '.join(IDS)}")
+    if args.json and not Path(args.json).resolve().parent.is_dir():
+        p.error(f"--json: the folder of {args.json!r} does not exist")
+    options = make_options(args.quick, device=args.device, repeats=args.repeats, epoch_repeats=args.epoch_repeats, compile=args.compile)
+    torch.set_num_threads(args.threads or cores())
+    report = {
+        "command": shlex.join(["refnets-bench", *args_list]),
+        "started_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "device": args.device,
+        "device_name": torch.cuda.get_device_name() if args.device == "cuda" else cpu_name(),
+        "cpu": cpu_name(),
+        "gpu": torch.cuda.get_device_name() if torch.cuda.is_available() else None,
+        "torch": torch.__version__,
+        "lightning": lightning.__version__,
+        "python": platform.python_version(),
+        "threads": torch.get_num_threads(),
+        "threads_source": "--threads" if args.threads else "default: the cores this process may use",
+        "cores": cores(),
+        "quick": options.quick,
+        "repeats": options.repeats,
+        "epoch_repeats": options.epoch_repeats,
+        "warmup": options.warmup,
+        "loadavg_start": list(os.getloadavg()),
+    }
+    print(f"refnets-bench on {report['device_name']} ({args.device}), torch {torch.__version__}, {report['threads']} threads "
+          f"({report['threads_source']}), medians of {options.repeats} interleaved samples per side "
+          f"({options.epoch_repeats} epochs for epoch rows), load average {report['loadavg_start'][0]:.2f}", flush=True)
+    print(f"{'id':<34} {'batch':>5} {'custom ms (min–max)':>27} {'builtin ms (min–max)':>27} {'ratio':>7}  target", flush=True)
+    start = time.perf_counter()
+    rows = run(args.only or IDS, options, report=lambda row: print(_format(row), flush=True))
+    report |= {
+        "seconds": time.perf_counter() - start,
+        "loadavg_end": list(os.getloadavg()),
+        "rows": [r for r in rows if r["kind"] != "memory"],
+        "peak_memory": [r for r in rows if r["kind"] == "memory"],
+    }
+    timed = [r for r in report["rows"] if r.get("target") is not None]
+    print(f"{sum(r['pass'] for r in timed)} of {len(timed)} rows within their target", flush=True)
     if args.json:
         with open(args.json, "w") as f:
-            json.dump({"device": args.device, "batch": args.batch, "torch": torch.__version__, "rows": rows}, f, indent=2)
+            json.dump(report, f, indent=2)
+            f.write("\n")
 
 
 if __name__ == "__main__":
