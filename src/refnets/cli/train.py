@@ -127,7 +127,9 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     if cfg.get("test"):
         ckpt = best or last
         if ckpt is not None:  # the tested checkpoint's own validation metrics, beside the final epoch's
+            run_loggers, trainer.loggers = trainer.loggers, []  # not a point of the curves: they end at the final epoch
             trainer.validate(model, datamodule=datamodule, ckpt_path=ckpt, verbose=False)
+            trainer.loggers = run_loggers
             tested = {k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("val/")}
             tested["epoch"] = torch.load(ckpt, map_location="cpu", weights_only=True)["epoch"]
         trainer.test(model, datamodule=datamodule, ckpt_path=ckpt)

@@ -298,8 +298,9 @@ class Images(Callback):
         grid = torch.stack(torch.meshgrid(u, v, indexing="xy"), -1).reshape(-1, 2)
         classes = self._predict(pl_module, grid.to(next(pl_module.parameters()).dtype)).reshape(self.resolution, self.resolution)
         fig, ax = plt.subplots(figsize=(4, 4))
-        ax.contourf(u.cpu(), v.cpu(), classes.cpu(), alpha=0.3, cmap="coolwarm")
-        ax.scatter(x[:, 0].cpu(), x[:, 1].cpu(), c=y.cpu(), s=8, cmap="coolwarm", edgecolors="k", linewidths=0.3)
+        u, v, classes, x, y = (t.cpu().numpy() for t in (u, v, classes, x, y))
+        ax.contourf(u, v, classes, alpha=0.3, cmap="coolwarm")
+        ax.scatter(x[:, 0], x[:, 1], c=y, s=8, cmap="coolwarm", edgecolors="k", linewidths=0.3)
         ax.set_title(f"epoch {trainer.current_epoch}")
         fig.tight_layout()
         return fig
@@ -366,7 +367,7 @@ class Images(Callback):
         for i, ax in enumerate(axes.flat):
             ax.axis("off")
             if i < len(x):
-                ax.imshow(x[i, 0].float().cpu(), cmap="gray")
+                ax.imshow(x[i, 0].float().cpu().numpy(), cmap="gray")
                 wrong = bool(preds[i] != targets[i])
                 ax.set_title(f"{int(preds[i])}/{int(targets[i])}", color="red" if wrong else "black", fontsize=8)
         fig.suptitle("predicted / true (mistakes in red)", fontsize=9)
