@@ -132,26 +132,37 @@ def _flat(config: dict[str, Any], prefix: str = "") -> dict[str, Any]:
 
 class HParams(Callback):
     """The run's hyperparameters beside its final metrics (TensorBoard's HPARAMS tab), so the runs
-    of a sweep (``-m experiment=lr_sweep``) compare side by side. Written when fit ends (validation
-    and last training metrics) and again when test ends (with the test metrics)."""
+    of a sweep (``-m experiment=lr_sweep``) compare side by side.
+
+    The session (hyperparameters and metric names) is written once when fit starts; the metrics
+    ``hp/<metric>`` are logged when fit ends (validation, last training epoch) and when test ends.
+    """
 
     GROUPS = ("model", "optimizer", "scheduler", "data", "trainer")
     METRICS = ("val/acc", "val/loss", "train/acc_epoch", "train/loss_epoch", "test/acc", "test/loss")
 
-    def _write(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+    def on_fit_start(self, trainer, pl_module) -> None:
+        from torch.utils.tensorboard.summary import hparams
+
         run = (pl_module.run_config or {}).get("config") or {}
         params = _flat({k: run.get(k) for k in ("ops", "seed", *self.GROUPS)})
-        params = {k: v for k, v in params.items() if not k.startswith(("trainer._", "data._", "trainer.default_root_dir"))}
+        params = {k: v for k, v in params.items() if not k.startswith(("data._", "trainer._", "trainer.default_root_dir"))}
+        summaries = hparams(params, {f"hp/{name}": 0.0 for name in self.METRICS})  # the values are logged later
+        for writer in _tensorboards(trainer):
+            for summary in summaries:
+                writer._get_file_writer().add_summary(summary)
+
+    def _log(self, trainer: L.Trainer) -> None:
         metrics = {f"hp/{name}": float(trainer.callback_metrics[name]) for name in self.METRICS if name in trainer.callback_metrics}
         for logger in trainer.loggers:
             if isinstance(logger, TensorBoardLogger):
-                logger.log_hyperparams(params, metrics=metrics, step=trainer.global_step)
+                logger.log_metrics(metrics, step=trainer.global_step)
 
     def on_fit_end(self, trainer, pl_module) -> None:
-        self._write(trainer, pl_module)
+        self._log(trainer)
 
     def on_test_end(self, trainer, pl_module) -> None:
-        self._write(trainer, pl_module)
+        self._log(trainer)
 
 
 class Histograms(Callback):
@@ -349,7 +360,7 @@ class Images(Callback):
         preds, targets = torch.cat(self._preds), torch.cat(self._targets)
         matrix = MulticlassConfusionMatrix(num_classes=pl_module.net.num_classes)
         matrix.update(preds, targets)
-        figures = {"images/confusion_matrix": matrix.plot()[0]}
+        figures = {"images/confusion_matrix": self._confusion_matrix(matrix.compute().cpu().numpy())}
         if len(trainer.datamodule.dims) == 3:
             figures["images/test_predictions"] = self._predictions_grid(trainer, preds, targets)
         for writer in writers:
@@ -357,6 +368,20 @@ class Images(Callback):
                 writer.add_figure(tag, fig, trainer.global_step, close=False)
         for fig in figures.values():
             _close(fig)
+
+    @staticmethod
+    def _confusion_matrix(counts):
+        plt = _pyplot()
+        n = len(counts)
+        fig, ax = plt.subplots(figsize=(1.2 + 0.45 * n, 1 + 0.45 * n))
+        ax.imshow(counts, cmap="Blues")
+        for true in range(n):
+            for pred in range(n):
+                ax.text(pred, true, int(counts[true, pred]), ha="center", va="center", fontsize=7,
+                        color="white" if counts[true, pred] > counts.max() / 2 else "black")
+        ax.set(xticks=range(n), yticks=range(n), xlabel="predicted", ylabel="true", title="confusion matrix (test)")
+        fig.tight_layout()
+        return fig
 
     def _predictions_grid(self, trainer, preds, targets):
         plt = _pyplot()
