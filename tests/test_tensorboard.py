@@ -124,7 +124,6 @@ def _get(url: str, data: bytes | None = None) -> object:
         return json.loads(response.read())
 
 
-@pytest.mark.slow
 def test_the_tensorboard_server_shows_scalars_images_and_hparams(runs):
     """`tensorboard --logdir` on a finished run, on localhost: its HTTP API lists the views."""
     port = _free_port()

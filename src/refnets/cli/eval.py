@@ -21,7 +21,25 @@ from omegaconf import DictConfig, OmegaConf
 
 from ..config import config_dir
 from ..training.checks import ConfigError, read_checkpoint
-from .train import build, quiet_lightning, run_reporting_errors, write_metrics
+from .train import build, help_text, quiet_lightning, run_reporting_errors, wants_help, write_metrics
+
+EVAL_HELP = """refnets-eval: test a checkpoint written by refnets-train, from the checkpoint alone
+
+usage: refnets-eval ckpt_path=PATH [split=test|val] [KEY=VALUE ...]
+
+  ckpt_path=PATH     required: a checkpoint written by refnets-train (…/checkpoints/epoch_NNN.ckpt or last.ckpt)
+  split=test         the split to evaluate: test or val
+
+The checkpoint holds the run's overrides (experiment=…, model.…): the model and data are rebuilt from
+them. Any override given here wins, and the summary names what it changed from training, e.g.
+  refnets-eval ckpt_path=… ops=builtin                the same weights through PyTorch's built-in ops
+  refnets-eval ckpt_path=… paths.data_dir=/data       another copy of the data
+
+It prints the metrics and writes metrics.json in a run folder of its own (logs/<task>/evals/<time>).
+
+config groups (GROUP=OPTION, as for refnets-train):
+{groups}
+"""
 
 SPLITS = ("test", "val")
 # overrides of the training run that do not describe the model or its data, so refnets-eval does not take them
@@ -106,9 +124,12 @@ def _eval_main(cfg: DictConfig) -> None:
 
 
 def main() -> None:
-    quiet_lightning()
     argv = sys.argv[1:]
-    if not any(a in ("--help", "-h", "--hydra-help", "--info", "-i") or a.startswith(("--cfg", "-c")) for a in argv):
+    if wants_help(argv):
+        print(help_text(EVAL_HELP))
+        return
+    quiet_lightning()
+    if not any(a in ("--hydra-help", "--info", "-i") or a.startswith(("--cfg", "-c")) for a in argv):
         given = [a.split("=", 1)[1] for a in argv if a.startswith("ckpt_path=")]
         try:
             if not given:

@@ -250,7 +250,52 @@ def resume_in_run_folder(argv: list[str]) -> list[str]:
     return [*argv, f"hydra.run.dir={run_dir}"] if run_dir and Path(run_dir).is_dir() else argv
 
 
+GROUPS = ("experiment", "model", "data", "optimizer", "scheduler", "trainer", "logger", "callbacks")
+
+TRAIN_HELP = """refnets-train: train a model from the Hydra configs in {conf}
+
+usage: refnets-train [-m] [GROUP=OPTION ...] [KEY=VALUE ...]
+
+refnets' own options (conf/train.yaml):
+  ops=custom|builtin     refnets' hand-written ops, or the same model on PyTorch's built-in ones
+  seed=42                seeds everything (0 is a seed like any other; null leaves torch unseeded)
+  test=true              after fit, test the best checkpoint
+  ckpt_path=…/last.ckpt  resume that run, in its own run folder (interrupted.ckpt after Ctrl-C works too)
+  trainer.deterministic=true   bit-identical runs on the CPU
+
+config groups (GROUP=OPTION):
+{groups}
+
+examples:
+  refnets-train                                  LeNet-5 on the bundled digits
+  refnets-train experiment=mlp_xor               a 2-8-2 MLP learns XOR; watch its decision boundary in TensorBoard
+  refnets-train experiment=mlp_moons optimizer.lr=0.1 trainer.max_epochs=10
+  refnets-train -m experiment=lr_sweep           one run per learning rate; compare them in TensorBoard's HPARAMS tab
+  refnets-eval ckpt_path=logs/…/checkpoints/last.ckpt    test a checkpoint, nothing else needed
+
+Every value is checked before anything is built; a bad one ends in a message and exit status 2.
+refnets-train --cfg job prints the composed config; --hydra-help shows Hydra's own options.
+"""
+
+
+def group_options(group: str) -> list[str]:
+    """A config group's options: its files in conf/<group>/, partials (_*.yaml, e.g. data/_array) excluded."""
+    return sorted(p.stem for p in (config_dir() / group).glob("*.yaml") if not p.stem.startswith("_"))
+
+
+def help_text(template: str) -> str:
+    groups = "\n".join(f"  {g + ':':<12} {', '.join(group_options(g))}" for g in GROUPS)
+    return template.format(conf=config_dir(), groups=groups)
+
+
+def wants_help(argv: list[str]) -> bool:
+    return any(a in ("--help", "-h") for a in argv)
+
+
 def main() -> None:
+    if wants_help(sys.argv[1:]):
+        print(help_text(TRAIN_HELP))
+        return
     quiet_lightning()
     sys.argv[1:] = resume_in_run_folder(sys.argv[1:])
     _train_main()
