@@ -39,3 +39,19 @@ def run_cli(module: str, args: list[str], cwd: Path, monkeypatch: pytest.MonkeyP
             except SystemExit as exit_:
                 code = exit_.code if isinstance(exit_.code, int) else (0 if exit_.code is None else 1)
     return Result(code, out.getvalue(), err.getvalue())
+
+
+class SaveWeightsPerRank:
+    """A Lightning callback for tests of distributed runs: each process saves its final weights as
+    ``rank<N>.pt`` in ``folder``, so a test can compare the processes' models."""
+
+    def __new__(cls, folder: str):
+        import lightning as L
+        import torch
+
+        class _Save(L.Callback):
+            def on_fit_end(self, trainer, pl_module) -> None:
+                Path(folder).mkdir(parents=True, exist_ok=True)
+                torch.save(pl_module.state_dict(), Path(folder) / f"rank{trainer.global_rank}.pt")
+
+        return _Save()

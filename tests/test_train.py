@@ -133,7 +133,8 @@ def test_lenet5_fashion_experiment_reaches_90_percent(tmp_path):
 
 
 def _cli(args: list[str], cwd: Path, timeout: int = 300) -> subprocess.CompletedProcess:
-    env = {**os.environ, "REFNETS_LOG_DIR": str(cwd / "logs")}
+    tests = str(Path(__file__).parent)  # so that a config can name a test helper (cli_helpers.SaveWeightsPerRank)
+    env = {**os.environ, "REFNETS_LOG_DIR": str(cwd / "logs"), "PYTHONPATH": os.pathsep.join([tests, os.environ.get("PYTHONPATH", "")])}
     return subprocess.run([sys.executable, "-m", "refnets.cli.train", *args], cwd=cwd, env=env, capture_output=True,
                           text=True, timeout=timeout)
 
@@ -167,10 +168,15 @@ def test_cli_multirun_sweeps_learning_rates(tmp_path):
 
 @pytest.mark.slow
 def test_ddp_on_two_cpu_processes(tmp_path):
+    """trainer=ddp_cpu: two processes (gloo) train one model; both end with identical weights."""
+    weights = tmp_path / "weights"
     result = _cli(["trainer=ddp_cpu", "model=mlp", "data=digits", "+trainer.fast_dev_run=2", *QUIET,
+                   f"+callbacks.save_weights._target_=cli_helpers.SaveWeightsPerRank", f"+callbacks.save_weights.folder={weights}",
                    "hydra.run.dir=" + str(tmp_path / "run")], tmp_path, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
     assert json.loads((tmp_path / "run" / "metrics.json").read_text())["metrics"]["test/acc"] >= 0.0
+    ranks = [torch.load(weights / f"rank{r}.pt", weights_only=True) for r in (0, 1)]
+    assert ranks[0].keys() == ranks[1].keys() and all(torch.equal(ranks[0][k], ranks[1][k]) for k in ranks[0])
 
 
 def test_resume_from_the_last_checkpoint(tmp_path):
