@@ -66,28 +66,48 @@ class NonFiniteLossError(RuntimeError):
 
 
 class StopOnNonFiniteLoss(Callback):
-    """Stops training when the loss becomes NaN or ±inf, with the step, the value and a hint; the
-    checkpoints already written (the last good state) are kept, none is written of the broken one.
+    """Stops training when the loss becomes NaN or ±inf, with the epoch, batch, step, learning rate and a
+    hint; the checkpoints already written (the last good state) are kept, none is written of the broken one.
+
+    The losses stay on the device and are read every ``every_n_steps`` steps and at the end of each
+    epoch (before any checkpoint of it is written), one wait for the GPU per read, not per step; the
+    report names the first non-finite one.
 
     Args:
-        every_n_steps: check every n-th step (reading the loss waits for the GPU once per check).
+        every_n_steps: read the losses of the last n steps at once.
     """
 
-    def __init__(self, every_n_steps: int = 1) -> None:
+    def __init__(self, every_n_steps: int = 10) -> None:
         self.every_n_steps = every_n_steps
+        self._recent: list[tuple[int, int, int, torch.Tensor]] = []
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
         loss = outputs.get("loss") if isinstance(outputs, dict) else outputs
-        if loss is None or trainer.global_step % self.every_n_steps:
+        if loss is None:
             return
-        value = float(loss)
-        if not math.isfinite(value):
-            lr = trainer.optimizers[0].param_groups[0]["lr"] if trainer.optimizers else None
-            raise NonFiniteLossError(
-                f"the training loss became {value} at epoch {trainer.current_epoch}, batch {batch_idx} (step {self._step(trainer, pl_module)}); "
-                f"training stopped. The learning rate ({lr}) is likely too large: lower optimizer.lr (e.g. ÷10)"
-            )
+        self._recent.append((trainer.current_epoch, batch_idx, self._step(trainer, pl_module), loss.detach()))
+        if len(self._recent) >= self.every_n_steps or batch_idx + 1 >= trainer.num_training_batches:
+            self._check(trainer)
 
+    def on_validation_start(self, trainer, pl_module) -> None:
+        self._check(trainer)  # before validation, and so before any checkpoint its metrics trigger
+
+    def on_train_epoch_end(self, trainer, pl_module) -> None:
+        self._check(trainer)
+
+    def _check(self, trainer: L.Trainer) -> None:
+        recent, self._recent = self._recent, []
+        if not recent:
+            return
+        finite = torch.isfinite(torch.stack([value for *_, value in recent])).cpu()
+        if bool(finite.all()):
+            return
+        epoch, batch_index, step, value = recent[int((~finite).nonzero()[0])]
+        lr = trainer.optimizers[0].param_groups[0]["lr"] if trainer.optimizers else None
+        raise NonFiniteLossError(
+            f"the training loss became {float(value)} at epoch {epoch}, batch {batch_index} (step {step}); "
+            f"training stopped. The learning rate ({lr}) is likely too large: lower optimizer.lr (e.g. ÷10)"
+        )
 
     @staticmethod
     def _step(trainer: L.Trainer, pl_module: L.LightningModule) -> int:
