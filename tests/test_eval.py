@@ -113,6 +113,9 @@ def test_resume_continues_in_the_same_run_folder_and_tensorboard_run(cli, tmp_pa
     steps = [s for s, _ in _scalars(run / "tensorboard")["val/acc"]]
     assert len(steps) == 4 and steps == sorted(steps)
     assert torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)["epoch"] == 3
+    # the original run's composed config is kept; the resumed run's is beside it
+    assert "ckpt_path: null" in (run / ".hydra" / "config.yaml").read_text()
+    assert "ckpt_path: " + str(run / "checkpoints" / "last.ckpt") in (run / ".hydra" / "resumed" / "config.yaml").read_text()
 
 
 def test_run_folders_are_unique_within_a_second(tmp_path):

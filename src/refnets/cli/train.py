@@ -238,7 +238,7 @@ def _train_main(cfg: DictConfig) -> float | None:
 def resume_in_run_folder(argv: list[str]) -> list[str]:
     """A resumed run (ckpt_path=… on the command line) continues in the run folder that wrote the
     checkpoint, so its TensorBoard curves and best checkpoint continue too: hydra.run.dir is set to
-    that folder unless the command line sets it. A checkpoint that cannot be read is left for the
+    that folder unless the command line sets it (or it is a multirun). A checkpoint that cannot be read is left for the
     run's own checks to report."""
     given = [a.split("=", 1)[1] for a in argv if a.startswith("ckpt_path=")]
     if not given or any(a.startswith(("hydra.run.dir=", "-m", "--multirun")) for a in argv):
@@ -247,7 +247,10 @@ def resume_in_run_folder(argv: list[str]) -> list[str]:
         run_dir = read_checkpoint(given[-1])["refnets"].get("run_dir")
     except ConfigError:
         return argv
-    return [*argv, f"hydra.run.dir={run_dir}"] if run_dir and Path(run_dir).is_dir() else argv
+    if not run_dir or not Path(run_dir).is_dir():
+        return argv
+    # the resumed run's composed config goes beside the original's (.hydra/), not over it
+    return [*argv, f"hydra.run.dir={run_dir}", "hydra.output_subdir=.hydra/resumed"]
 
 
 GROUPS = ("experiment", "model", "data", "optimizer", "scheduler", "trainer", "logger", "callbacks")
