@@ -228,7 +228,11 @@ class GradientParity(Callback):
         if getattr(pl_module.net, "ops", None) != "custom" or not pl_module.automatic_optimization or net_config is None:
             self.twin = None
             return
-        self.twin = instantiate({**net_config, "ops": "builtin"})
+        # Building a model draws initial weights; drawing them from a forked generator leaves the run's
+        # random stream (shuffling, dropout) as it would be without this callback, so an ops=custom run
+        # and its ops=builtin twin still see the same batches in the same order.
+        with torch.random.fork_rng(devices=[]):
+            self.twin = instantiate({**net_config, "ops": "builtin"})
         first = next(pl_module.net.parameters())
         self.twin.to(device=first.device, dtype=first.dtype)
         self.loss_fn = loss_function(pl_module.hparams.loss, "builtin")
