@@ -162,3 +162,14 @@ def test_interrupt_leaves_a_loadable_checkpoint_and_says_how_to_resume(signum, c
     assert f"ckpt_path={saved}" in err and "Traceback" not in err
     state = torch.load(saved, weights_only=True)
     assert state["epoch"] >= 1 and state["refnets"]["overrides"][0] == "experiment=mlp_moons"
+
+
+def test_resume_with_the_csv_logger_keeps_the_first_part(cli, tmp_path):
+    """Lightning's CSVLogger deletes a metrics.csv it finds; each start writes its own file instead."""
+    first = cli("train", ["experiment=mlp_xor", "trainer.max_epochs=1", "logger=csv", "test=false", *QUIET])
+    run = _run_folder(first, tmp_path)
+    resumed = cli("train", ["experiment=mlp_xor", "trainer.max_epochs=2", "logger=csv", "test=false",
+                            f"ckpt_path={run / 'checkpoints' / 'last.ckpt'}", *QUIET])
+    assert resumed.returncode == 0, resumed.output[-2000:]
+    files = sorted(run.glob("csv/*/metrics.csv"))
+    assert len(files) == 2 and all("val/acc" in f.read_text() for f in files)
