@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from cli_helpers import run_cli
-from helpers import compose_train
+from helpers import compose_train, write_idx
 from refnets.cli.train import train
 
 QUIET = ["callbacks.progress_bar=null", "callbacks.model_summary=null"]
@@ -127,3 +127,13 @@ def test_a_loss_that_becomes_nan_stops_training_and_keeps_the_last_good_checkpoi
         assert f"the last good checkpoint is {last}" in out
         state = torch.load(last, weights_only=True)
         assert state["epoch"] == 0 and all(torch.isfinite(w).all() for w in state["state_dict"].values())
+
+
+def test_a_validation_split_larger_than_files_on_disk_is_refused(cli, tmp_path):
+    """MNIST's size is known only once its files are read: the datamodule's check ends in the same kind of message."""
+    write_idx(tmp_path / "data" / "MNIST" / "raw", n_train=120, n_test=40)
+    result = cli("train", ["model=mlp", "data=mnist", f"paths.data_dir={tmp_path / 'data'}", "data.download=false",
+                           "data.val_size=500", *QUIET])
+    assert result.returncode == 2, result.output[-2000:]
+    assert "data.val_size=500 leaves no training data: the training set has 120 samples" in result.output
+    assert "Traceback" not in result.output
