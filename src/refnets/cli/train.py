@@ -4,105 +4,146 @@
     refnets-train experiment=nielsen_ch1            # Nielsen ch. 1 on MNIST
     refnets-train model=lenet5 data=mnist trainer=cuda ops=builtin
     refnets-train -m experiment=lr_sweep            # a multirun: one job per learning rate
+    refnets-train experiment=mlp_xor ckpt_path=logs/mlp_xor/runs/<run>/checkpoints/last.ckpt   # resume
+
+Every value is checked before data or model are built (refnets.training.checks); a bad one ends in
+one message naming the key, the value and what is allowed, with exit status 2.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import math
+import signal
 import sys
+import warnings
 from pathlib import Path
 from typing import Any
 
 import hydra
 import lightning as L
 import torch
+from hydra.core.hydra_config import HydraConfig
+from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 from lightning.pytorch.callbacks import LearningRateMonitor
+from lightning.pytorch.loggers import TensorBoardLogger
+from lightning.pytorch.trainer.states import TrainerStatus
+from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import DictConfig, OmegaConf
 
 from ..config import config_dir
 from ..data import DatasetNotFoundError
+from ..training.callbacks import InterruptCheckpoint, NonFiniteLossError
+from ..training.checks import (
+    ConfigError,
+    check_accelerator,
+    check_checkpoint_fits,
+    check_config,
+    check_model_fits_data,
+    read_checkpoint,
+)
+
+__all__ = ["ConfigError", "check_accelerator", "check_model_fits_data", "train", "main"]
 
 log = logging.getLogger("refnets.train")
 
 
-class ConfigError(ValueError):
-    """A configuration that cannot run on this machine, with what to change."""
+class RunStopped(RuntimeError):
+    """Training stopped before its end (a non-finite loss); the message says why and what was kept."""
 
 
-def check_accelerator(trainer_cfg: DictConfig) -> None:
-    """trainer=cuda/ddp without CUDA stops here, clearly, rather than falling back to the CPU."""
-    accelerator = str(trainer_cfg.get("accelerator", "auto"))
-    if accelerator in ("cuda", "gpu") and not torch.cuda.is_available():
-        built = torch.version.cuda or "no CUDA"
-        raise ConfigError(
-            f"trainer.accelerator={accelerator} asks for a CUDA GPU, but torch.cuda.is_available() is False on this machine "
-            f"(torch {torch.__version__}, built with {built}). Use trainer=cpu (or trainer=ddp_cpu), or run on a machine with a GPU."
-        )
+def quiet_lightning() -> None:
+    """refnets' own output and Lightning's progress, not advertising or warnings from Lightning's internals."""
+    not_tips = logging.Filter()
+    # litlogger / litmodels advertising; the note that refnets' own ModelSummary replaces Lightning's
+    not_tips.filter = lambda record: not str(record.msg).startswith(("💡 Tip", "Trainer already configured with model summary"))
+    for name in ("lightning.pytorch.utilities.rank_zero", "lightning.fabric.utilities.rank_zero"):
+        logging.getLogger(name).addFilter(not_tips)
+    # raised inside Lightning (lightning/pytorch/utilities/_pytree.py) on torch ≥ 2.10; nothing a user can change
+    warnings.filterwarnings("ignore", message=r"`isinstance\(treespec, LeafSpec\)` is deprecated")
 
 
-def check_model_fits_data(model: L.LightningModule, datamodule: L.LightningDataModule) -> None:
-    """Catch a model/data mismatch before training starts, naming both sides and what to override."""
-    net = model.net
-    dims = tuple(datamodule.dims)
+def _overrides() -> list[str]:
+    """The command line's overrides of this run (as Hydra recorded them), [] outside a Hydra run."""
+    return list(HydraConfig.get().overrides.task) if HydraConfig.initialized() else []
+
+
+def _instantiate(node: DictConfig, key: str, **kwargs: Any) -> Any:
+    """instantiate(), with a bad value inside the node (a ValueError of the class it builds) as a ConfigError."""
     try:
-        with torch.no_grad():
-            net(torch.zeros(2, *dims))
-    except (ValueError, RuntimeError) as err:
-        raise ConfigError(
-            f"the model ({type(net).__name__}) does not take this data's inputs, shaped {dims} per sample: {err}. "
-            f"For an MLP set model.net.sizes so that its first entry is {math.prod(dims)}; for a perceptron set "
-            f"model.net.in_features={math.prod(dims)}; LeNet5 needs 1×28×28 images (e.g. data=digits data.size=28)."
-        ) from err
-    if getattr(net, "num_classes", None) != datamodule.num_classes:
-        raise ConfigError(
-            f"the model has {net.num_classes} output classes but the data ({type(datamodule).__name__}) has "
-            f"{datamodule.num_classes}: set model.net.num_classes (perceptron, lenet5) or the last of model.net.sizes (mlp)"
-        )
+        return instantiate(node, **kwargs)
+    except InstantiationException as err:
+        cause = err.__cause__ or err
+        raise ConfigError(f"{key}: {type(cause).__name__}: {cause}".split("\nfull_key")[0]) from None
 
 
-def _instantiate_all(group: DictConfig | None) -> list[Any]:
-    return [instantiate(node) for node in (group or {}).values() if node is not None and "_target_" in node]
+def _instantiate_all(group: DictConfig | None, key: str) -> list[Any]:
+    return [_instantiate(node, f"{key}.{name}") for name, node in (group or {}).items() if node is not None and "_target_" in node]
 
 
-def _build(cfg: DictConfig) -> tuple[L.LightningDataModule, L.LightningModule, L.Trainer, list[Any]]:
-    """Check and instantiate what a run needs: the datamodule, the model, the trainer and its loggers."""
+def build(cfg: DictConfig, *, callbacks: bool = True, loggers: bool = True, **trainer_kwargs: Any) -> tuple[L.LightningDataModule, L.LightningModule, L.Trainer, list[Any]]:
+    """Check the config, then instantiate what a run needs: the datamodule, the model, the trainer and its loggers.
+
+    The model carries the run's config (``model.run_config``), which every checkpoint saves."""
+    check_config(cfg)
     check_accelerator(cfg.trainer)
+    checkpoint = read_checkpoint(cfg.ckpt_path) if cfg.get("ckpt_path") is not None else None
     if cfg.get("seed") is not None:
-        L.seed_everything(cfg.seed, workers=True)
-    datamodule = instantiate(cfg.data)
-    model = instantiate(cfg.model)
+        L.seed_everything(cfg.seed, workers=True, verbose=False)
+    datamodule = _instantiate(cfg.data, "data")
+    model = _instantiate(cfg.model, "model")
     check_model_fits_data(model, datamodule)
-    loggers = _instantiate_all(cfg.get("logger"))
-    callbacks = _instantiate_all(cfg.get("callbacks"))
-    if not loggers:  # LearningRateMonitor refuses to run without a logger; with logger=none there is nothing to log to
-        callbacks = [c for c in callbacks if not isinstance(c, LearningRateMonitor)]
-    trainer: L.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
-    return datamodule, model, trainer, loggers
+    if checkpoint is not None:
+        check_checkpoint_fits(model, checkpoint, cfg.ckpt_path)
+    config = OmegaConf.to_container(cfg, resolve=True)
+    model.run_config = {"overrides": _overrides(), "config": config, "run_dir": str(cfg.paths.output_dir)}
+    run_loggers = _instantiate_all(cfg.get("logger"), "logger") if loggers else []
+    run_callbacks = _instantiate_all(cfg.get("callbacks"), "callbacks") if callbacks else []
+    if not run_loggers:  # LearningRateMonitor refuses to run without a logger; with logger=none there is nothing to log to
+        run_callbacks = [c for c in run_callbacks if not isinstance(c, LearningRateMonitor)]
+    trainer: L.Trainer = _instantiate(cfg.trainer, "trainer", callbacks=run_callbacks, logger=run_loggers or False, **trainer_kwargs)
+    return datamodule, model, trainer, run_loggers
 
 
 def train(cfg: DictConfig) -> dict[str, Any]:
     """Fit (and test) the configured model; return the summary that is written to metrics.json."""
-    datamodule, model, trainer, loggers = _build(cfg)
-    for logger in loggers:
-        logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
+    datamodule, model, trainer, loggers = build(cfg)
+    resuming = cfg.get("ckpt_path") is not None
+    with warnings.catch_warnings():
+        if resuming:  # it continues in its own run folder, whose checkpoints/ holds the file it resumes from
+            warnings.filterwarnings("ignore", message="Checkpoint directory .* exists and is not empty")
+        _fit(trainer, model, datamodule, cfg)
 
-    trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
-    metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
+    final = {k: float(v) for k, v in trainer.callback_metrics.items()}
+    final_epoch = trainer.current_epoch - 1
     # The best checkpoint comes from the callback that monitors a metric, the last from the one that
     # does not (see conf/callbacks/default.yaml). Read before testing: loading a checkpoint restores
     # the callbacks' state as it was when that file was saved.
-    best = next((c.best_model_path for c in trainer.checkpoint_callbacks if c.monitor), "") or None
-    last = next((c.best_model_path for c in trainer.checkpoint_callbacks if c.monitor is None), "") or None
+    best = next((c.best_model_path for c in trainer.checkpoint_callbacks if getattr(c, "monitor", None)), "") or None
+    last = next((c.best_model_path for c in trainer.checkpoint_callbacks
+                 if hasattr(c, "monitor") and c.monitor is None), "") or None
+    tested: dict[str, float] = {}
     if cfg.get("test"):
-        trainer.test(model, datamodule=datamodule, ckpt_path=best)
-        metrics.update({k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("test/")})
+        ckpt = best or last
+        if ckpt is not None:  # the tested checkpoint's own validation metrics, beside the final epoch's
+            run_loggers, trainer.loggers = trainer.loggers, []  # not a point of the curves: they end at the final epoch
+            trainer.validate(model, datamodule=datamodule, ckpt_path=ckpt, verbose=False)
+            trainer.loggers = run_loggers
+            tested = {k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("val/")}
+            tested["epoch"] = torch.load(ckpt, map_location="cpu", weights_only=True)["epoch"]
+        trainer.test(model, datamodule=datamodule, ckpt_path=ckpt)
+        tested.update({k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("test/")})
 
     output_dir = Path(cfg.paths.output_dir)
+    metrics = {**{k: v for k, v in final.items() if not k.endswith("_step")}, **{k: v for k, v in tested.items() if k.startswith("test/")}}
     summary = {
+        # final-epoch train/val metrics and the test metrics of the tested (best) checkpoint
         "metrics": dict(sorted(metrics.items())),
+        # (train/acc_epoch is train/acc, under the name Lightning also logs it)
+        "final_epoch": {"epoch": final_epoch, **{k: v for k, v in sorted(final.items())
+                                                 if k.startswith(("train/", "val/")) and not k.endswith(("_step", "_epoch"))}},
+        "tested_checkpoint": dict(sorted(tested.items())),
         "epochs": trainer.current_epoch,
         "ops": cfg.get("ops"),
         "output_dir": str(output_dir),
@@ -111,69 +152,156 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         "log_dirs": [lg.log_dir for lg in loggers],
     }
     if trainer.is_global_zero:
-        _write_metrics(output_dir, summary)
-        _report(summary, output_dir)
+        write_metrics(output_dir, summary)
+        _report(summary, output_dir, loggers)
     return summary
 
 
-def _write_metrics(output_dir: Path, summary: dict[str, Any]) -> None:
+def _fit(trainer: L.Trainer, model: L.LightningModule, datamodule: L.LightningDataModule, cfg: DictConfig) -> None:
+    """trainer.fit, with an interrupted run's checkpoint and how to resume from it, and a non-finite loss's last good state."""
+    try:
+        trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
+    except ValueError as err:  # the datamodule's own check of its split, when the data's size is known only after loading
+        if str(err).startswith("val_size="):
+            raise ConfigError(f"data.{err}") from None
+        raise
+    except NonFiniteLossError as err:
+        last = next((c.best_model_path for c in trainer.checkpoint_callbacks if getattr(c, "monitor", 1) is None and c.best_model_path), None)
+        kept = f"the last good checkpoint is {last}" if last else "no checkpoint was written before it (it failed in the first epoch)"
+        raise RunStopped(f"{err}; {kept}") from None
+    except (SystemExit, KeyboardInterrupt) as err:
+        if trainer.state.status != TrainerStatus.INTERRUPTED:
+            raise
+        saved = next((c.ckpt_path for c in trainer.callbacks if isinstance(c, InterruptCheckpoint)), None)
+        if trainer.is_global_zero:
+            overrides = " ".join(o for o in model.run_config["overrides"] if not o.startswith("ckpt_path="))
+            if saved and Path(saved).is_file():
+                print(f"\nrefnets-train interrupted at epoch {trainer.current_epoch}, step {trainer.global_step}; its state is in\n"
+                      f"  {saved}\nresume with:\n  refnets-train {overrides} ckpt_path={saved}", file=sys.stderr, flush=True)
+            else:
+                print(f"\nrefnets-train interrupted at epoch {trainer.current_epoch}; no checkpoint was saved "
+                      f"(callbacks.interrupt_checkpoint is off)", file=sys.stderr, flush=True)
+        # the shell's convention: 128 + the signal's number (130 for Ctrl-C, 143 for SIGTERM)
+        raise SystemExit(128 + (signal.SIGTERM if isinstance(err, SIGTERMException) else signal.SIGINT)) from None
+
+
+def write_metrics(output_dir: Path, summary: dict[str, Any]) -> Path:
     output_dir.mkdir(parents=True, exist_ok=True)
-    (output_dir / "metrics.json").write_text(json.dumps(summary, indent=2) + "\n")
+    path = output_dir / "metrics.json"
+    path.write_text(json.dumps(summary, indent=2) + "\n")
+    return path
 
 
-def _report(summary: dict[str, Any], output_dir: Path) -> None:
-    shown = {k: v for k, v in summary["metrics"].items() if not k.endswith(("_step", "_epoch"))}
-    lines = ["", "refnets-train finished", *(f"  {k:<22} {v:.4f}" for k, v in shown.items())]
+def _report(summary: dict[str, Any], output_dir: Path, loggers: list[Any]) -> None:
+    final, tested = summary["final_epoch"], summary["tested_checkpoint"]
+    lines = ["", "refnets-train finished"]
+    if tested:
+        lines.append(f"  {'':<22} {'final epoch ' + str(final['epoch']):>16} {'tested (epoch ' + str(tested.get('epoch', '?')) + ')':>18}")
+        for key in sorted({*final, *tested} - {"epoch"}):
+            if key.startswith("lr-"):
+                continue
+            cells = [f"{d[key]:>16.4f}" if key in d else f"{'':>16}" for d in (final, tested)]
+            lines.append(f"  {key:<22} {cells[0]} {cells[1]:>18}")
+    else:
+        lines += [f"  {k:<22} {v:.4f}" for k, v in final.items() if k != "epoch"]
     lines += [
         f"  run folder             {output_dir}",
         f"  metrics                {output_dir / 'metrics.json'}",
         f"  best checkpoint        {summary['best_checkpoint']}",
         f"  last checkpoint        {summary['last_checkpoint']}",
     ]
-    lines += [f"  TensorBoard / logs     {d}" for d in summary["log_dirs"]]
-    if summary["log_dirs"]:
+    lines += [f"  logs                   {d}" for d in summary["log_dirs"]]
+    if any(isinstance(lg, TensorBoardLogger) for lg in loggers):
         lines.append(f"  view with: tensorboard --logdir {output_dir}")
     print("\n".join(lines), flush=True)
 
 
-def evaluate(cfg: DictConfig) -> dict[str, Any]:
-    """Test the checkpoint ``cfg.ckpt_path`` on the configured data; return and write the metrics."""
-    if not Path(cfg.ckpt_path).is_file():
-        raise ConfigError(f"ckpt_path={cfg.ckpt_path!r} is not a file: pass a checkpoint written by refnets-train (checkpoints/last.ckpt)")
-    datamodule, model, trainer, _ = _build(cfg)
-    trainer.test(model, datamodule=datamodule, ckpt_path=cfg.ckpt_path)
-    summary = {"metrics": {k: float(v) for k, v in sorted(trainer.callback_metrics.items())}, "checkpoint": str(cfg.ckpt_path)}
-    if trainer.is_global_zero:
-        _write_metrics(Path(cfg.paths.output_dir), summary)
-    return summary
-
-
-def _run(task, cfg: DictConfig) -> dict[str, Any]:
-    """Run ``task``; a configuration or data problem ends in its message and exit status 2, no traceback."""
+def run_reporting_errors(task, *args: Any) -> Any:
+    """Run ``task``; a configuration or data problem ends in its message and exit status 2, no traceback;
+    a run stopped by a non-finite loss in its message and exit status 1."""
     try:
-        return task(cfg)
+        return task(*args)
     except (ConfigError, DatasetNotFoundError) as err:
         log.error("%s", err)
         sys.exit(2)
+    except RunStopped as err:
+        log.error("%s", err)
+        sys.exit(1)
 
 
 @hydra.main(version_base="1.3", config_path=str(config_dir()), config_name="train")
 def _train_main(cfg: DictConfig) -> float | None:
     # the return value is what a Hydra sweeper optimises, where one is used
-    return _run(train, cfg)["metrics"].get("val/acc")
+    return run_reporting_errors(train, cfg)["metrics"].get("val/acc")
 
 
-@hydra.main(version_base="1.3", config_path=str(config_dir()), config_name="eval")
-def _eval_main(cfg: DictConfig) -> None:
-    _run(evaluate, cfg)
+def resume_in_run_folder(argv: list[str]) -> list[str]:
+    """A resumed run (ckpt_path=… on the command line) continues in the run folder that wrote the
+    checkpoint, so its TensorBoard curves and best checkpoint continue too: hydra.run.dir is set to
+    that folder unless the command line sets it (or it is a multirun). A checkpoint that cannot be read is left for the
+    run's own checks to report."""
+    given = [a.split("=", 1)[1] for a in argv if a.startswith("ckpt_path=")]
+    if not given or any(a.startswith(("hydra.run.dir=", "-m", "--multirun")) for a in argv):
+        return argv
+    try:
+        run_dir = read_checkpoint(given[-1])["refnets"].get("run_dir")
+    except ConfigError:
+        return argv
+    if not run_dir or not Path(run_dir).is_dir():
+        return argv
+    # the resumed run's composed config goes beside the original's (.hydra/), not over it
+    return [*argv, f"hydra.run.dir={run_dir}", "hydra.output_subdir=.hydra/resumed"]
+
+
+GROUPS = ("experiment", "model", "data", "optimizer", "scheduler", "trainer", "logger", "callbacks")
+
+TRAIN_HELP = """refnets-train: train a model from the Hydra configs in {conf}
+
+usage: refnets-train [-m] [GROUP=OPTION ...] [KEY=VALUE ...]
+
+refnets' own options (conf/train.yaml):
+  ops=custom|builtin     refnets' hand-written ops, or the same model on PyTorch's built-in ones
+  seed=42                seeds everything (0 is a seed like any other; null leaves torch unseeded)
+  test=true              after fit, test the best checkpoint
+  ckpt_path=…/last.ckpt  resume that run, in its own run folder (interrupted.ckpt after Ctrl-C works too)
+  trainer.deterministic=true   bit-identical runs on the CPU
+
+config groups (GROUP=OPTION):
+{groups}
+
+examples:
+  refnets-train                                  LeNet-5 on the bundled digits
+  refnets-train experiment=mlp_xor               a 2-8-2 MLP learns XOR; watch its decision boundary in TensorBoard
+  refnets-train experiment=mlp_moons optimizer.lr=0.1 trainer.max_epochs=10
+  refnets-train -m experiment=lr_sweep           one run per learning rate; compare them in TensorBoard's HPARAMS tab
+  refnets-eval ckpt_path=logs/…/checkpoints/last.ckpt    test a checkpoint, nothing else needed
+
+Every value is checked before anything is built; a bad one ends in a message and exit status 2.
+refnets-train --cfg job prints the composed config; --hydra-help shows Hydra's own options.
+"""
+
+
+def group_options(group: str) -> list[str]:
+    """A config group's options: its files in conf/<group>/, partials (_*.yaml, e.g. data/_array) excluded."""
+    return sorted(p.stem for p in (config_dir() / group).glob("*.yaml") if not p.stem.startswith("_"))
+
+
+def help_text(template: str) -> str:
+    groups = "\n".join(f"  {g + ':':<12} {', '.join(group_options(g))}" for g in GROUPS)
+    return template.format(conf=config_dir(), groups=groups)
+
+
+def wants_help(argv: list[str]) -> bool:
+    return any(a in ("--help", "-h") for a in argv)
 
 
 def main() -> None:
+    if wants_help(sys.argv[1:]):
+        print(help_text(TRAIN_HELP))
+        return
+    quiet_lightning()
+    sys.argv[1:] = resume_in_run_folder(sys.argv[1:])
     _train_main()
-
-
-def eval_main() -> None:
-    _eval_main()
 
 
 if __name__ == "__main__":

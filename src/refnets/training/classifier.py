@@ -46,6 +46,9 @@ class Classifier(L.LightningModule):
         self.accuracy = nn.ModuleDict(
             {f"{stage}_acc": MulticlassAccuracy(num_classes=net.num_classes, average="micro") for stage in STAGES}
         )
+        # The run that built this module, as refnets-train composed it ({"overrides": [...], "config": {...}});
+        # set by the command line and saved in every checkpoint, so that refnets-eval can rebuild the run.
+        self.run_config: dict[str, Any] | None = None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x)
@@ -73,6 +76,10 @@ class Classifier(L.LightningModule):
 
     def test_step(self, batch, batch_idx):
         self._shared_step(batch, "test")
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        if self.run_config is not None:
+            checkpoint["refnets"] = self.run_config
 
     def configure_optimizers(self):
         if self.optimizer is None:
@@ -108,6 +115,10 @@ class PerceptronClassifier(Classifier):
     def training_step(self, batch, batch_idx):
         self._shared_step(batch, "train")  # logged before the update: the errors the rule corrects
         self.net.perceptron_update(*batch, lr=self.hparams.lr)
+        # Lightning counts training steps (global_step, on which checkpoints and logging key) by optimiser
+        # steps. The rule above is the update; this step of an optimiser without gradients changes no
+        # weight and only advances that count, so perceptron runs write checkpoints like any other.
+        self.optimizers().step()
 
     def configure_optimizers(self):
-        return None
+        return torch.optim.SGD(self.parameters(), lr=self.hparams.lr)

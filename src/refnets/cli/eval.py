@@ -1,0 +1,146 @@
+"""refnets-eval: test a checkpoint written by refnets-train, from the checkpoint alone.
+
+    refnets-eval ckpt_path=logs/mlp_moons/runs/<run>/checkpoints/epoch_007.ckpt
+    refnets-eval ckpt_path=… split=val
+    refnets-eval ckpt_path=… paths.data_dir=/other/copy/of/the/data
+
+Every refnets checkpoint holds the overrides of the run that wrote it (``checkpoint["refnets"]``).
+refnets-eval composes conf/eval.yaml with those first and its own command line after them, so the
+model and data are the run's, and an override given here wins (and is reported when it changes the
+model or the data). It prints the metrics and writes metrics.json in a run folder of its own.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import hydra
+from omegaconf import DictConfig, OmegaConf
+
+from ..config import config_dir
+from ..training.checks import ConfigError, read_checkpoint
+from .train import build, help_text, quiet_lightning, run_reporting_errors, wants_help, write_metrics
+
+EVAL_HELP = """refnets-eval: test a checkpoint written by refnets-train, from the checkpoint alone
+
+usage: refnets-eval ckpt_path=PATH [split=test|val] [KEY=VALUE ...]
+
+  ckpt_path=PATH     required: a checkpoint written by refnets-train (…/checkpoints/epoch_NNN.ckpt or last.ckpt)
+  split=test         the split to evaluate: test or val
+
+The checkpoint holds the run's overrides (experiment=…, model.…): the model and data are rebuilt from
+them. Any override given here wins, and the summary names what it changed from training, e.g.
+  refnets-eval ckpt_path=… ops=builtin                the same weights through PyTorch's built-in ops
+  refnets-eval ckpt_path=… paths.data_dir=/data       another copy of the data
+
+It prints the metrics and writes metrics.json in a run folder of its own (logs/<task>/evals/<time>).
+
+config groups (GROUP=OPTION, as for refnets-train):
+{groups}
+"""
+
+SPLITS = ("test", "val")
+# overrides of the training run that do not describe the model or its data, so refnets-eval does not take them
+NOT_TAKEN = ("ckpt_path", "test", "logger", "callbacks", "hydra")
+# data options that change how the data are read, not which data: a difference is not reported
+READING_ONLY = ("data_dir", "download", "num_workers", "on_device", "eval_batch_size", "batch_size")
+
+
+def _key(override: str) -> str:
+    return override.split("=", 1)[0].lstrip("+~")
+
+
+def eval_overrides(checkpoint: dict[str, Any], command_line: list[str]) -> list[str]:
+    """The training run's overrides that describe its model and data, then the command line's (which win)."""
+    given = {_key(o) for o in command_line}
+    saved = [o for o in checkpoint["refnets"].get("overrides", [])
+             if _key(o).split(".")[0] not in NOT_TAKEN and _key(o) not in given]
+    return [*saved, *command_line]
+
+
+def _differences(trained: Any, now: Any, prefix: str) -> dict[str, tuple[Any, Any]]:
+    """Leaves of two config trees that differ: {key: (trained, now)}."""
+    if isinstance(trained, dict) and isinstance(now, dict):
+        found = {}
+        for k in trained.keys() | now.keys():
+            found.update(_differences(trained.get(k), now.get(k), f"{prefix}.{k}" if prefix else k))
+        return found
+    return {} if trained == now else {prefix: (trained, now)}
+
+
+def evaluate(cfg: DictConfig) -> dict[str, Any]:
+    """Test (or validate) the checkpoint ``cfg.ckpt_path`` on ``cfg.split``; return and write the metrics."""
+    if OmegaConf.is_missing(cfg, "ckpt_path") or cfg.ckpt_path is None:
+        raise ConfigError("ckpt_path is required: refnets-eval ckpt_path=<a checkpoint written by refnets-train, e.g. …/checkpoints/last.ckpt>")
+    if cfg.get("split") not in SPLITS:
+        raise ConfigError(f"split={cfg.get('split')!r} is not allowed: expected one of {', '.join(SPLITS)}")
+    checkpoint = read_checkpoint(cfg.ckpt_path)
+    # no checkpointing: an evaluation writes metrics.json only
+    datamodule, model, trainer, _ = build(cfg, loggers=False, enable_checkpointing=False)
+    # The weights alone, not the trainer state: the training run's callbacks (checkpoints, views) are not
+    # part of an evaluation, and restoring their state would only warn that they are missing.
+    model.load_state_dict(checkpoint["state_dict"])
+    trained = checkpoint["refnets"].get("config", {})
+    now = model.run_config["config"]
+    changed = {
+        k: v for group in ("ops", "model", "data") for k, v in _differences(trained.get(group), now.get(group), group).items()
+        if k.rsplit(".", 1)[-1] not in READING_ONLY
+    }
+    run = trainer.test if cfg.split == "test" else trainer.validate
+    run(model, datamodule=datamodule, verbose=False)
+    metrics = {k: float(v) for k, v in sorted(trainer.callback_metrics.items()) if k.startswith(f"{cfg.split}/")}
+    output_dir = Path(cfg.paths.output_dir)
+    summary = {
+        "metrics": metrics,
+        "split": cfg.split,
+        "checkpoint": str(cfg.ckpt_path),
+        "checkpoint_epoch": checkpoint.get("epoch"),
+        "trained_with": checkpoint["refnets"].get("overrides", []),
+        "changed_from_training": {k: {"trained": a, "now": b} for k, (a, b) in sorted(changed.items())},
+        "output_dir": str(output_dir),
+    }
+    if trainer.is_global_zero:
+        path = write_metrics(output_dir, summary)
+        _report(summary, path)
+    return summary
+
+
+def _report(summary: dict[str, Any], path: Path) -> None:
+    lines = ["", "refnets-eval finished", *(f"  {k:<22} {v:.4f}" for k, v in summary["metrics"].items())]
+    lines += [
+        f"  checkpoint             {summary['checkpoint']} (epoch {summary['checkpoint_epoch']})",
+        f"  trained with           {' '.join(summary['trained_with']) or '(no overrides)'}",
+        f"  metrics                {path}",
+    ]
+    lines += [f"  changed from training  {k}: {v['trained']!r} → {v['now']!r}" for k, v in summary["changed_from_training"].items()]
+    print("\n".join(lines), flush=True)
+
+
+@hydra.main(version_base="1.3", config_path=str(config_dir()), config_name="eval")
+def _eval_main(cfg: DictConfig) -> None:
+    run_reporting_errors(evaluate, cfg)
+
+
+def main() -> None:
+    argv = sys.argv[1:]
+    if wants_help(argv):
+        print(help_text(EVAL_HELP))
+        return
+    quiet_lightning()
+    if not any(a in ("--hydra-help", "--info", "-i") or a.startswith(("--cfg", "-c")) for a in argv):
+        given = [a.split("=", 1)[1] for a in argv if a.startswith("ckpt_path=")]
+        try:
+            if not given:
+                raise ConfigError("ckpt_path is required: refnets-eval ckpt_path=<a checkpoint written by refnets-train, e.g. …/checkpoints/last.ckpt>")
+            checkpoint = read_checkpoint(given[-1])
+        except ConfigError as err:
+            print(f"refnets-eval: {err}", file=sys.stderr)
+            sys.exit(2)
+        sys.argv[1:] = eval_overrides(checkpoint, argv)
+    _eval_main()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,437 @@
+"""Lightning callbacks of refnets runs: checkpoints you can trust, and what TensorBoard shows.
+
+Each is switched on or off in conf/callbacks/*.yaml. The views (histograms, images, gradient
+parity) run every N steps or epochs, so that they cost little beside the training step.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import torch
+from hydra.utils import instantiate
+from lightning.pytorch.callbacks import Callback, ModelCheckpoint, RichModelSummary
+from lightning.pytorch.loggers import TensorBoardLogger
+from lightning.pytorch.utilities.exceptions import SIGTERMException
+from torch import nn
+
+from ..nn import loss_function
+
+log = logging.getLogger("refnets.train")
+
+
+def _tensorboards(trainer: L.Trainer) -> list[Any]:
+    """The SummaryWriters of the run's TensorBoard loggers (none with logger=csv or logger=none)."""
+    return [lg.experiment for lg in trainer.loggers if isinstance(lg, TensorBoardLogger)] if trainer.is_global_zero else []
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# checkpoints and stopping
+
+
+class BestCheckpoint(ModelCheckpoint):
+    """ModelCheckpoint whose ties go to the later epoch: with val/acc at 1.0 from the first epoch on
+    (an easy problem), the tested checkpoint is the trained one, not the first that scored 1.0."""
+
+    def check_monitor_top_k(self, trainer: L.Trainer, current: torch.Tensor | None = None) -> bool:
+        if current is None or self.save_top_k == -1 or len(self.best_k_models) < self.save_top_k:
+            return super().check_monitor_top_k(trainer, current)
+        at_least_as_good = {"min": torch.le, "max": torch.ge}[self.mode]
+        decision = bool(at_least_as_good(current, self.best_k_models[self.kth_best_model_path]))
+        return trainer.strategy.reduce_boolean_decision(decision)
+
+
+class InterruptCheckpoint(Callback):
+    """Saves ``interrupted.ckpt`` when Ctrl-C (KeyboardInterrupt) or SIGTERM stops training, so the run
+    can be resumed; not on other errors (a loss that became NaN must not overwrite a good state).
+
+    Lightning's OnExceptionCheckpoint saves on every exception, deletes its file when the trainer tears
+    down, and makes ``fit(ckpt_path=None)`` look for a checkpoint to resume from; this one does none of that.
+    """
+
+    def __init__(self, dirpath: str, filename: str = "interrupted") -> None:
+        self.ckpt_path = str(Path(dirpath) / f"{filename}.ckpt")
+
+    def on_exception(self, trainer: L.Trainer, pl_module: L.LightningModule, exception: BaseException) -> None:
+        if isinstance(exception, (KeyboardInterrupt, SIGTERMException)) and trainer.state.fn == "fit":
+            trainer.save_checkpoint(self.ckpt_path)
+
+
+class NonFiniteLossError(RuntimeError):
+    """The training loss became NaN or ±inf."""
+
+
+class StopOnNonFiniteLoss(Callback):
+    """Stops training when the loss becomes NaN or ±inf, with the epoch, batch, step, learning rate and a
+    hint; the checkpoints already written (the last good state) are kept, none is written of the broken one.
+
+    The losses stay on the device and are read every ``every_n_steps`` steps and at the end of each
+    epoch (before any checkpoint of it is written), one wait for the GPU per read, not per step; the
+    report names the first non-finite one.
+
+    Args:
+        every_n_steps: read the losses of the last n steps at once.
+    """
+
+    def __init__(self, every_n_steps: int = 10) -> None:
+        self.every_n_steps = every_n_steps
+        self._recent: list[tuple[int, int, int, torch.Tensor]] = []
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        loss = outputs.get("loss") if isinstance(outputs, dict) else outputs
+        if loss is None:
+            return
+        self._recent.append((trainer.current_epoch, batch_idx, self._step(trainer, pl_module), loss.detach()))
+        if len(self._recent) >= self.every_n_steps or batch_idx + 1 >= trainer.num_training_batches:
+            self._check(trainer)
+
+    def on_validation_start(self, trainer, pl_module) -> None:
+        self._check(trainer)  # before validation, and so before any checkpoint its metrics trigger
+
+    def on_train_epoch_end(self, trainer, pl_module) -> None:
+        self._check(trainer)
+
+    def _check(self, trainer: L.Trainer) -> None:
+        recent, self._recent = self._recent, []
+        if not recent:
+            return
+        finite = torch.isfinite(torch.stack([value for *_, value in recent])).cpu()
+        if bool(finite.all()):
+            return
+        epoch, batch_index, step, value = recent[int((~finite).nonzero()[0])]
+        lr = trainer.optimizers[0].param_groups[0]["lr"] if trainer.optimizers else None
+        raise NonFiniteLossError(
+            f"the training loss became {float(value)} at epoch {epoch}, batch {batch_index} (step {step}); "
+            f"training stopped. The learning rate ({lr}) is likely too large: lower optimizer.lr (e.g. ÷10)"
+        )
+
+    @staticmethod
+    def _step(trainer: L.Trainer, pl_module: L.LightningModule) -> int:
+        """The 0-based step this loss belongs to (automatic optimisation has already counted its optimiser step)."""
+        return trainer.global_step - 1 if pl_module.automatic_optimization else trainer.global_step
+
+
+class ModelSummary(RichModelSummary):
+    """Lightning's model summary without its FLOPs column, which reads 0 for every refnets op (the
+    FLOP counter does not see inside a custom autograd.Function)."""
+
+    @staticmethod
+    def summarize(summary_data, total_parameters, trainable_parameters, model_size, total_training_modes, total_flops, **kwargs):
+        from rich import get_console
+        from rich.table import Table
+
+        table = Table(header_style="bold magenta")
+        columns = [(name, values) for name, values in summary_data if name != "FLOPs"]
+        for name, _ in columns:
+            table.add_column(name, justify="right" if name == "Params" else "left", style="dim" if name == " " else None)
+        for row in zip(*(values for _, values in columns)):
+            table.add_row(*row)
+        console = get_console()
+        console.print(table)
+        console.print(f"Trainable params: {trainable_parameters:,}    Total params: {total_parameters:,}")
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# TensorBoard views
+
+
+def _flat(config: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    flat = {}
+    for key, value in config.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            flat.update(_flat(value, f"{name}."))
+        elif value is not None:
+            flat[name] = value if isinstance(value, (int, float, str, bool)) else str(value)
+    return flat
+
+
+class HParams(Callback):
+    """The run's hyperparameters beside its final metrics (TensorBoard's HPARAMS tab), so the runs
+    of a sweep (``-m experiment=lr_sweep``) compare side by side.
+
+    The session (hyperparameters and metric names) is written once when fit starts; the metrics
+    ``hp/<metric>`` are logged when fit ends (validation, last training epoch) and when test ends.
+    """
+
+    GROUPS = ("model", "optimizer", "scheduler", "data", "trainer")
+    METRICS = ("val/acc", "val/loss", "train/acc_epoch", "train/loss_epoch", "test/acc", "test/loss")
+
+    def on_fit_start(self, trainer, pl_module) -> None:
+        from torch.utils.tensorboard.summary import hparams
+
+        run = (pl_module.run_config or {}).get("config") or {}
+        params = _flat({k: run.get(k) for k in ("ops", "seed", *self.GROUPS)})
+        params = {k: v for k, v in params.items() if not k.startswith(("data._", "trainer._", "trainer.default_root_dir"))}
+        summaries = hparams(params, {f"hp/{name}": 0.0 for name in self.METRICS})  # the values are logged later
+        for writer in _tensorboards(trainer):
+            for summary in summaries:
+                writer._get_file_writer().add_summary(summary)
+
+    def _log(self, trainer: L.Trainer) -> None:
+        metrics = {f"hp/{name}": float(trainer.callback_metrics[name]) for name in self.METRICS if name in trainer.callback_metrics}
+        for logger in trainer.loggers:
+            if isinstance(logger, TensorBoardLogger):
+                logger.log_metrics(metrics, step=trainer.global_step)
+
+    def on_fit_end(self, trainer, pl_module) -> None:
+        self._log(trainer)
+
+    def on_test_end(self, trainer, pl_module) -> None:
+        self._log(trainer)
+
+
+class Histograms(Callback):
+    """Histograms of every weight and its gradient (``weights/…``, ``gradients/…``) every n-th step."""
+
+    def __init__(self, every_n_steps: int = 100) -> None:
+        self.every_n_steps = every_n_steps
+
+    def on_before_optimizer_step(self, trainer, pl_module, optimizer) -> None:
+        step = trainer.global_step
+        if step % self.every_n_steps:
+            return
+        for writer in _tensorboards(trainer):
+            for name, p in pl_module.net.named_parameters():
+                writer.add_histogram(f"weights/{name}", p.detach(), step)
+                if p.grad is not None:
+                    writer.add_histogram(f"gradients/{name}", p.grad.detach(), step)
+
+
+class GradientParity(Callback):
+    """The product's claim, live: every n-th step, the same batch's gradients through a built-in twin.
+
+    The twin is the same model class built with ``ops='builtin'`` and given the run's current weights
+    (load_state_dict); its gradients of the built-in loss on the batch just trained are compared with
+    the hand-written ones, and ``parity/<parameter>`` logs max|g_custom − g_builtin| / max|g_builtin|.
+    A run whose parity ever exceeds ``threshold`` (float32-sized) says so when it ends. Off for
+    ops=builtin runs and for the perceptron (no gradients).
+
+    Args:
+        every_n_steps: compare every n-th step (one extra forward and backward of the batch each time).
+        threshold: the relative difference above which the run ends with a warning.
+    """
+
+    def __init__(self, every_n_steps: int = 50, threshold: float = 1e-4) -> None:
+        self.every_n_steps, self.threshold = every_n_steps, threshold
+        self.twin: nn.Module | None = None
+        self.worst: tuple[float, str, int] = (0.0, "", -1)
+        self._batch = None
+
+    def on_fit_start(self, trainer, pl_module) -> None:
+        run = (pl_module.run_config or {}).get("config") or {}
+        net_config = (run.get("model") or {}).get("net")
+        if getattr(pl_module.net, "ops", None) != "custom" or not pl_module.automatic_optimization or net_config is None:
+            self.twin = None
+            return
+        # Building a model draws initial weights; drawing them from a forked generator leaves the run's
+        # random stream (shuffling, dropout) as it would be without this callback, so an ops=custom run
+        # and its ops=builtin twin still see the same batches in the same order.
+        with torch.random.fork_rng(devices=[]):
+            self.twin = instantiate({**net_config, "ops": "builtin"})
+        first = next(pl_module.net.parameters())
+        self.twin.to(device=first.device, dtype=first.dtype)
+        self.loss_fn = loss_function(pl_module.hparams.loss, "builtin")
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
+        self._batch = batch if self.twin is not None and trainer.global_step % self.every_n_steps == 0 else None
+
+    def on_before_optimizer_step(self, trainer, pl_module, optimizer) -> None:
+        if self._batch is None:
+            return
+        x, y = self._batch
+        self._batch = None
+        self.twin.load_state_dict(pl_module.net.state_dict())
+        names, params = zip(*self.twin.named_parameters())
+        with torch.enable_grad():
+            reference = torch.autograd.grad(self.loss_fn(self.twin(x), y), params)
+        custom = dict(pl_module.net.named_parameters())
+        parity = {}
+        for name, g_builtin in zip(names, reference):
+            g_custom = custom[name].grad
+            if g_custom is None:
+                continue
+            scale = g_builtin.abs().max().clamp_min(torch.finfo(g_builtin.dtype).tiny)
+            parity[f"parity/{name}"] = float((g_custom - g_builtin).abs().max() / scale)
+        worst = max(parity.items(), key=lambda kv: kv[1], default=("", 0.0))
+        if worst[1] > self.worst[0]:
+            self.worst = (worst[1], worst[0], trainer.global_step)
+        for logger in trainer.loggers:
+            logger.log_metrics(parity, step=trainer.global_step)
+
+    def on_fit_end(self, trainer, pl_module) -> None:
+        value, name, step = self.worst
+        if value > self.threshold:
+            log.warning(
+                "gradient parity exceeded %.0e: %s differed from the built-in twin by %.2e (relative) at step %d — "
+                "the hand-written backward and PyTorch's disagree more than float32 rounding explains", self.threshold, name, value, step,
+            )
+
+
+class Images(Callback):
+    """Images in TensorBoard's IMAGES tab.
+
+    Every n-th epoch (after validation): for 2-D data the decision boundary over the training points
+    (``images/decision_boundary``: the perceptron's line fails on XOR, the MLP's curve succeeds); for a
+    network with convolutions its first layer's filters (``images/filters``) and their feature maps of
+    one test image (``images/feature_maps``). After test: a grid of test images with predicted/true
+    labels, mistakes in red (``images/test_predictions``), and the confusion matrix (``images/confusion_matrix``).
+
+    Args:
+        every_n_epochs: draw the per-epoch images every n-th epoch.
+        num_images: test images in the predictions grid.
+        resolution: grid points per axis of the decision boundary.
+    """
+
+    def __init__(self, every_n_epochs: int = 1, num_images: int = 32, resolution: int = 100) -> None:
+        self.every_n_epochs, self.num_images, self.resolution = every_n_epochs, num_images, resolution
+
+    @staticmethod
+    def _predict(pl_module: L.LightningModule, x: torch.Tensor) -> torch.Tensor:
+        predict = getattr(pl_module.net, "predict", None)
+        return predict(x) if predict is not None else pl_module(x).argmax(1)
+
+    @staticmethod
+    def _samples(trainer: L.Trainer, split: str, n: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        data = trainer.datamodule.splits[split]
+        return data.__getitems__(list(range(len(data) if n is None else min(n, len(data)))))
+
+    def on_validation_epoch_end(self, trainer, pl_module) -> None:
+        writers = _tensorboards(trainer)
+        if not writers or trainer.sanity_checking or trainer.current_epoch % self.every_n_epochs:
+            return
+        was_training = pl_module.training
+        pl_module.eval()
+        with torch.no_grad():
+            images = {}
+            if tuple(trainer.datamodule.dims) == (2,):
+                images["images/decision_boundary"] = self._decision_boundary(trainer, pl_module)
+            conv = next((m for m in pl_module.net.modules() if isinstance(m, nn.Conv2d)), None)
+            if conv is not None:
+                images["images/filters"] = self._filters(conv.weight)
+                images["images/feature_maps"] = self._feature_maps(trainer, pl_module, conv)
+        pl_module.train(was_training)
+        for writer in writers:
+            for tag, image in images.items():
+                if isinstance(image, torch.Tensor):
+                    writer.add_image(tag, image, trainer.current_epoch)
+                else:
+                    writer.add_figure(tag, image, trainer.current_epoch, close=False)
+        for image in images.values():
+            if not isinstance(image, torch.Tensor):
+                _close(image)
+
+    def _decision_boundary(self, trainer, pl_module):
+        plt = _pyplot()
+        x, y = self._samples(trainer, "train")
+        lo, hi = x.min(0).values - 0.5, x.max(0).values + 0.5
+        u, v = (torch.linspace(lo[i], hi[i], self.resolution, device=x.device) for i in range(2))
+        grid = torch.stack(torch.meshgrid(u, v, indexing="xy"), -1).reshape(-1, 2)
+        classes = self._predict(pl_module, grid.to(next(pl_module.parameters()).dtype)).reshape(self.resolution, self.resolution)
+        fig, ax = plt.subplots(figsize=(4, 4))
+        u, v, classes, x, y = (t.cpu().numpy() for t in (u, v, classes, x, y))
+        ax.contourf(u, v, classes, alpha=0.3, cmap="coolwarm")
+        ax.scatter(x[:, 0], x[:, 1], c=y, s=8, cmap="coolwarm", edgecolors="k", linewidths=0.3)
+        ax.set_title(f"epoch {trainer.current_epoch}")
+        fig.tight_layout()
+        return fig
+
+    @staticmethod
+    def _filters(weight: torch.Tensor) -> torch.Tensor:
+        from torchvision.utils import make_grid
+
+        w = weight.detach().float().cpu()
+        w = w.reshape(-1, 1, *w.shape[2:])  # one grey tile per (output, input) channel pair
+        w = torch.nn.functional.interpolate(w, scale_factor=8, mode="nearest")  # 5×5 is too small to see
+        return make_grid(w, nrow=min(len(w), 8), normalize=True, scale_each=True, pad_value=1.0)
+
+    def _feature_maps(self, trainer, pl_module, conv: nn.Module) -> torch.Tensor:
+        from torchvision.utils import make_grid
+
+        x, _ = self._samples(trainer, "test", 1)
+        seen = []
+        handle = conv.register_forward_hook(lambda module, inputs, output: seen.append(output))
+        try:
+            pl_module(x.to(next(pl_module.parameters()).dtype))
+        finally:
+            handle.remove()
+        maps = seen[0][0].detach().float().cpu().unsqueeze(1)  # (C_out, 1, H, W)
+        maps = torch.nn.functional.interpolate(maps, scale_factor=4, mode="nearest")
+        image = torch.nn.functional.interpolate(x[:1].float().cpu(), size=maps.shape[2:], mode="nearest")
+        return make_grid(torch.cat([image, maps]), nrow=len(maps) + 1, normalize=True, scale_each=True, pad_value=1.0)
+
+    def on_test_epoch_start(self, trainer, pl_module) -> None:
+        self._preds, self._targets = [], []
+
+    def on_test_batch_end(self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0) -> None:
+        if not _tensorboards(trainer):
+            return
+        x, y = batch
+        with torch.no_grad():
+            self._preds.append(self._predict(pl_module, x).cpu())
+        self._targets.append(y.cpu())
+
+    def on_test_epoch_end(self, trainer, pl_module) -> None:
+        writers = _tensorboards(trainer)
+        if not writers or not self._preds:
+            return
+        from torchmetrics.classification import MulticlassConfusionMatrix
+
+        preds, targets = torch.cat(self._preds), torch.cat(self._targets)
+        matrix = MulticlassConfusionMatrix(num_classes=pl_module.net.num_classes)
+        matrix.update(preds, targets)
+        figures = {"images/confusion_matrix": self._confusion_matrix(matrix.compute().cpu().numpy())}
+        if len(trainer.datamodule.dims) == 3:
+            figures["images/test_predictions"] = self._predictions_grid(trainer, preds, targets)
+        for writer in writers:
+            for tag, fig in figures.items():
+                writer.add_figure(tag, fig, trainer.global_step, close=False)
+        for fig in figures.values():
+            _close(fig)
+
+    @staticmethod
+    def _confusion_matrix(counts):
+        plt = _pyplot()
+        n = len(counts)
+        fig, ax = plt.subplots(figsize=(1.2 + 0.45 * n, 1 + 0.45 * n))
+        ax.imshow(counts, cmap="Blues")
+        for true in range(n):
+            for pred in range(n):
+                ax.text(pred, true, int(counts[true, pred]), ha="center", va="center", fontsize=7,
+                        color="white" if counts[true, pred] > counts.max() / 2 else "black")
+        ax.set(xticks=range(n), yticks=range(n), xlabel="predicted", ylabel="true", title="confusion matrix (test)")
+        fig.tight_layout()
+        return fig
+
+    def _predictions_grid(self, trainer, preds, targets):
+        plt = _pyplot()
+        x, _ = self._samples(trainer, "test", self.num_images)
+        cols = 8
+        rows = math.ceil(len(x) / cols)
+        fig, axes = plt.subplots(rows, cols, figsize=(cols * 1.2, rows * 1.4))
+        for i, ax in enumerate(axes.flat):
+            ax.axis("off")
+            if i < len(x):
+                ax.imshow(x[i, 0].float().cpu().numpy(), cmap="gray")
+                wrong = bool(preds[i] != targets[i])
+                ax.set_title(f"{int(preds[i])}/{int(targets[i])}", color="red" if wrong else "black", fontsize=8)
+        fig.suptitle("predicted / true (mistakes in red)", fontsize=9)
+        fig.tight_layout()
+        return fig
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")  # files only: no window, works on a machine without a display
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _close(fig) -> None:
+    _pyplot().close(fig)

@@ -1,0 +1,147 @@
+"""Checks that run before anything is built: the composed config's values, the machine, the checkpoint.
+
+Each failure is a :class:`ConfigError` whose message names the key, the value received and what is
+allowed; the command-line entry points print it and exit with status 2, without a traceback.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import torch
+from omegaconf import DictConfig, OmegaConf
+
+from ..nn import OPS
+
+# the number of training samples (before the validation split) of the datamodules whose size is
+# known from the config alone; MNISTDataModule's datasets are checked when they are loaded
+DIGITS_SAMPLES = 1797
+
+
+class ConfigError(ValueError):
+    """A configuration that cannot run (on this machine), with what to change."""
+
+
+def _is_number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+# key, test, what is allowed; a key absent from the config (e.g. optimizer.lr of the perceptron's
+# run without an optimizer) is not checked
+RULES: list[tuple[str, Callable[[Any], bool], str]] = [
+    ("optimizer.lr", lambda v: _is_number(v) and v > 0, "a finite number > 0 (the learning rate; e.g. optimizer.lr=0.1)"),
+    ("data.batch_size", lambda v: _is_int(v) and v >= 1, "an integer ≥ 1"),
+    ("data.eval_batch_size", lambda v: _is_int(v) and v >= 1, "an integer ≥ 1"),
+    ("data.val_size", lambda v: _is_int(v) and v >= 1, "an integer ≥ 1: the number of training samples held out for validation"),
+    ("trainer.max_epochs", lambda v: _is_int(v) and v >= 1, "an integer ≥ 1"),
+    ("seed", lambda v: v is None or (_is_int(v) and 0 <= v < 2**32), "null or an integer in [0, 2**32)"),
+    ("ops", lambda v: v in OPS, f"one of {', '.join(OPS)}"),
+    ("test", lambda v: isinstance(v, bool), "true or false"),
+]
+
+
+def check_config(cfg: DictConfig) -> None:
+    """Check the values of a composed refnets-train/refnets-eval config; raise ConfigError on the first bad one."""
+    for key, ok, allowed in RULES:
+        try:
+            value = OmegaConf.select(cfg, key, default="<absent>", throw_on_missing=True)
+        except Exception as err:  # a missing mandatory value (???) or an interpolation that does not resolve
+            raise ConfigError(f"{key}: {err}".splitlines()[0]) from None
+        if isinstance(value, str) and value == "<absent>":
+            continue
+        if not ok(value):
+            raise ConfigError(f"{key}={value!r} is not allowed: expected {allowed}")
+    _check_val_size(cfg)
+
+
+def _check_val_size(cfg: DictConfig) -> None:
+    """The validation split must leave training data, where the data's size is known from the config."""
+    data = cfg.get("data") or {}
+    if "n_train" in data:
+        n, source = data.n_train, "data.n_train"
+    elif str(data.get("_target_", "")).endswith("DigitsDataModule") and "test_size" in data:
+        n, source = DIGITS_SAMPLES - data.test_size, f"the {DIGITS_SAMPLES} digits less data.test_size"
+    else:
+        return
+    if data.val_size >= n:
+        raise ConfigError(f"data.val_size={data.val_size} is not allowed: it must be smaller than the training set ({source} = {n})")
+
+
+def check_accelerator(trainer_cfg: DictConfig) -> None:
+    """trainer=cuda/ddp without CUDA stops here, clearly, rather than falling back to the CPU."""
+    accelerator = str(trainer_cfg.get("accelerator", "auto"))
+    if accelerator in ("cuda", "gpu") and not torch.cuda.is_available():
+        built = torch.version.cuda or "no CUDA"
+        raise ConfigError(
+            f"trainer.accelerator={accelerator} asks for a CUDA GPU, but torch.cuda.is_available() is False on this machine "
+            f"(torch {torch.__version__}, built with {built}). Use trainer=cpu (or trainer=ddp_cpu), or run on a machine with a GPU."
+        )
+
+
+def check_model_fits_data(model: L.LightningModule, datamodule: L.LightningDataModule) -> None:
+    """Catch a model/data mismatch before training starts, naming both sides and what to override."""
+    net = model.net
+    dims = tuple(datamodule.dims)
+    try:
+        with torch.no_grad():
+            net(torch.zeros(2, *dims))
+    except (ValueError, RuntimeError) as err:
+        raise ConfigError(
+            f"the model ({type(net).__name__}) does not take this data's inputs, shaped {dims} per sample: {err}. "
+            f"For an MLP set model.net.sizes so that its first entry is {math.prod(dims)}; for a perceptron set "
+            f"model.net.in_features={math.prod(dims)}; LeNet5 needs 1×28×28 images (e.g. data=digits data.size=28)."
+        ) from err
+    if getattr(net, "num_classes", None) != datamodule.num_classes:
+        raise ConfigError(
+            f"the model has {net.num_classes} output classes but the data ({type(datamodule).__name__}) has "
+            f"{datamodule.num_classes}: set model.net.num_classes (perceptron, lenet5) or the last of model.net.sizes (mlp)"
+        )
+
+
+def read_checkpoint(path: Any, key: str = "ckpt_path") -> dict[str, Any]:
+    """Load a checkpoint written by refnets-train (plain data only: ``weights_only=True``), or say what it is not."""
+    if path is None or not Path(str(path)).is_file():
+        raise ConfigError(f"{key}={path!r} is not a file: pass a checkpoint written by refnets-train (…/checkpoints/last.ckpt)")
+    try:
+        checkpoint = torch.load(str(path), map_location="cpu", weights_only=True)
+    except Exception as err:  # truncated, garbage, or a pickle that holds code: all unreadable here
+        reason = str(err).strip().splitlines()[0][:200] if str(err).strip() else type(err).__name__
+        raise ConfigError(
+            f"{key}={str(path)!r} is not a readable checkpoint ({type(err).__name__}: {reason}); the file is truncated, "
+            f"corrupt or not a PyTorch checkpoint: pass a .ckpt written by refnets-train"
+        ) from None
+    if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint:
+        raise ConfigError(f"{key}={str(path)!r} is a PyTorch file but not a Lightning checkpoint (it has no state_dict)")
+    if "refnets" not in checkpoint:
+        raise ConfigError(
+            f"{key}={str(path)!r} is a Lightning checkpoint but not one written by refnets-train (it holds no 'refnets' run config)"
+        )
+    return checkpoint
+
+
+def check_checkpoint_fits(model: L.LightningModule, checkpoint: dict[str, Any], path: Any, key: str = "ckpt_path") -> None:
+    """The checkpoint's weights have the names and shapes of ``model``'s, or say which run it came from."""
+    expected = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+    found = {k: tuple(v.shape) for k, v in checkpoint["state_dict"].items()}
+    if expected == found:
+        return
+    missing, unexpected = sorted(expected.keys() - found.keys()), sorted(found.keys() - expected.keys())
+    shaped = sorted(k for k in expected.keys() & found.keys() if expected[k] != found[k])
+    details = [f"{len(missing)} weights missing (e.g. {missing[0]})" if missing else "",
+               f"{len(unexpected)} unexpected (e.g. {unexpected[0]})" if unexpected else "",
+               f"{len(shaped)} of another shape (e.g. {shaped[0]}: {found[shaped[0]]} in the file, {expected[shaped[0]]} here)" if shaped else ""]
+    saved = checkpoint["refnets"].get("config", {}).get("model", {}).get("net", {})
+    overrides = " ".join(checkpoint["refnets"].get("overrides", [])) or "(none)"
+    raise ConfigError(
+        f"{key}={str(path)!r} holds a {str(saved.get('_target_', '?')).rsplit('.', 1)[-1]} that does not fit this model "
+        f"({type(model.net).__name__}): {', '.join(d for d in details if d)}. It was trained with the overrides {overrides}; "
+        f"resume with the same overrides, or evaluate it with `refnets-eval ckpt_path=…` alone"
+    )

@@ -1,0 +1,139 @@
+"""Bad configs stop before anything runs: exit status 2, one message naming the key, the value and what
+is allowed, no traceback — through the real entry points (refnets-train's and refnets-eval's main)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+import torch
+
+from cli_helpers import run_cli
+from helpers import compose_train, write_idx
+from refnets.cli.train import train
+
+QUIET = ["callbacks.progress_bar=null", "callbacks.model_summary=null"]
+
+
+@pytest.fixture
+def cli(monkeypatch, tmp_path):
+    """The entry point's main(), started in tmp_path: cli("train", [...]) → exit status and output."""
+    return lambda module, args: run_cli(module, args, tmp_path, monkeypatch)
+
+
+@pytest.fixture(scope="module")
+def mlp_checkpoint(tmp_path_factory) -> Path:
+    """A real checkpoint of a one-epoch mlp_xor run."""
+    folder = tmp_path_factory.mktemp("mlp_xor")
+    summary = train(compose_train(["experiment=mlp_xor", "trainer.max_epochs=1", "test=false", *QUIET], folder))
+    return Path(summary["last_checkpoint"])
+
+
+@pytest.fixture(scope="module")
+def bad_files(tmp_path_factory, mlp_checkpoint) -> dict[str, Path]:
+    folder = tmp_path_factory.mktemp("bad")
+    files = {"garbage": folder / "garbage.ckpt", "truncated": folder / "truncated.ckpt", "foreign": folder / "foreign.ckpt"}
+    files["garbage"].write_bytes(b"this is not a checkpoint\n" * 10)
+    files["truncated"].write_bytes(mlp_checkpoint.read_bytes()[:1000])
+    torch.save({"state_dict": {"w": torch.zeros(2)}, "epoch": 0}, files["foreign"])  # Lightning-shaped, not refnets'
+    return files
+
+
+TRAIN_CASES = [
+    (["optimizer.lr=-1"], r"optimizer.lr=-1 is not allowed: expected a finite number > 0"),
+    (["optimizer.lr=abc"], r"optimizer.lr='abc' is not allowed: expected a finite number > 0"),
+    (["optimizer.lr=0"], r"optimizer.lr=0 is not allowed"),
+    (["data.batch_size=0"], r"data.batch_size=0 is not allowed: expected an integer ≥ 1"),
+    (["data.batch_size=2.5"], r"data.batch_size=2.5 is not allowed: expected an integer ≥ 1"),
+    (["trainer.max_epochs=0"], r"trainer.max_epochs=0 is not allowed: expected an integer ≥ 1"),
+    (["seed=-1"], r"seed=-1 is not allowed: expected null or an integer in \[0, 2\*\*32\)"),
+    (["ops=fast"], r"ops='fast' is not allowed: expected one of custom, builtin"),
+    (["data.val_size=0"], r"data.val_size=0 is not allowed: expected an integer ≥ 1"),
+    (["experiment=mlp_xor", "data.val_size=400"], r"data.val_size=400 is not allowed: it must be smaller than the training set \(data.n_train = 400\)"),
+    (["model.net.activation=swish"], r"model: ValueError: activation must be one of \('sigmoid', 'tanh', 'relu'\), got 'swish'"),
+    (["ckpt_path=nope.ckpt"], r"ckpt_path='nope.ckpt' is not a file"),
+]
+
+
+@pytest.mark.parametrize("args, message", TRAIN_CASES, ids=[" ".join(a) for a, _ in TRAIN_CASES])
+def test_train_refuses_a_bad_value(cli, args, message, tmp_path):
+    result = cli("train", args)
+    out = result.output
+    assert result.returncode == 2, out[-2000:]
+    assert re.search(message, out), out[-2000:]
+    assert "Traceback" not in out and "HYDRA_FULL_ERROR" not in out
+    assert not list(tmp_path.glob("logs/**/checkpoints/*.ckpt"))  # nothing ran
+
+
+@pytest.mark.parametrize("kind, message", [
+    ("garbage", r"is not a readable checkpoint \(.*\); the file is truncated, corrupt or not a PyTorch checkpoint"),
+    ("truncated", r"is not a readable checkpoint .*truncated, corrupt or not a PyTorch checkpoint"),
+    ("foreign", r"is a Lightning checkpoint but not one written by refnets-train"),
+])
+@pytest.mark.parametrize("module", ["train", "eval"])
+def test_unreadable_checkpoints_are_refused(cli, module, kind, message, bad_files, tmp_path):
+    result = cli(module, [f"ckpt_path={bad_files[kind]}"])
+    out = result.output
+    assert result.returncode == 2 and re.search(message, out), out[-2000:]
+    assert "weights_only=False" not in out and "Traceback" not in out
+
+
+def test_train_refuses_to_resume_a_checkpoint_of_another_model(cli, mlp_checkpoint, tmp_path):
+    result = cli("train", ["model=lenet5", f"ckpt_path={mlp_checkpoint}"])
+    out = result.output
+    assert result.returncode == 2, out[-2000:]
+    assert "holds a MLP that does not fit this model (LeNet5)" in out and "experiment=mlp_xor" in out
+    assert "Traceback" not in out and out.count("\n") < 15  # one message, not 38 lines of keys
+
+
+def test_eval_refuses_a_checkpoint_that_does_not_fit_the_overridden_model(cli, mlp_checkpoint, tmp_path):
+    result = cli("eval", [f"ckpt_path={mlp_checkpoint}", "model.net.sizes=[2,4,2]"])
+    out = result.output
+    assert result.returncode == 2 and "of another shape (e.g. net." in out and "Traceback" not in out, out[-2000:]
+
+
+@pytest.mark.parametrize("args, message", [
+    ([], r"ckpt_path is required: refnets-eval ckpt_path="),
+    (["ckpt_path=nope.ckpt"], r"ckpt_path='nope.ckpt' is not a file"),
+])
+def test_eval_without_a_usable_checkpoint_path(cli, args, message, tmp_path):
+    result = cli("eval", args)
+    out = result.output
+    assert result.returncode == 2 and re.search(message, out) and "Traceback" not in out, out[-2000:]
+
+
+def test_eval_refuses_an_unknown_split(cli, mlp_checkpoint, tmp_path):
+    result = cli("eval", [f"ckpt_path={mlp_checkpoint}", "split=train"])
+    out = result.output
+    assert result.returncode == 2 and "split='train' is not allowed: expected one of test, val" in out, out[-2000:]
+
+
+@pytest.mark.parametrize("epochs_before", [0, 1])
+def test_a_loss_that_becomes_nan_stops_training_and_keeps_the_last_good_checkpoint(cli, epochs_before, tmp_path):
+    """A learning rate of 1e30 sends mlp_moons' ReLU network to inf, then NaN, within a few steps. With a
+    StepLR that multiplies the rate by 1e30 after each epoch, the first epoch trains well and the second
+    blows up: its last.ckpt (epoch 0) is kept and named, and no checkpoint of the broken state is written."""
+    lr = ["optimizer.lr=1e30"] if epochs_before == 0 else ["scheduler=step", "scheduler.step_size=1", "scheduler.gamma=1e30"]
+    result = cli("train", ["experiment=mlp_moons", *lr, "trainer.max_epochs=3", *QUIET, f"hydra.run.dir={tmp_path / 'run'}"])
+    out = result.output
+    assert result.returncode == 1, out[-3000:]
+    assert f"the training loss became nan at epoch {epochs_before}, batch" in out and "lower optimizer.lr" in out, out[-3000:]
+    assert "Traceback" not in out
+    last = tmp_path / "run" / "checkpoints" / "last.ckpt"
+    if epochs_before == 0:
+        assert "no checkpoint was written before it" in out and not last.exists()
+    else:
+        assert f"the last good checkpoint is {last}" in out
+        state = torch.load(last, weights_only=True)
+        assert state["epoch"] == 0 and all(torch.isfinite(w).all() for w in state["state_dict"].values())
+
+
+def test_a_validation_split_larger_than_files_on_disk_is_refused(cli, tmp_path):
+    """MNIST's size is known only once its files are read: the datamodule's check ends in the same kind of message."""
+    write_idx(tmp_path / "data" / "MNIST" / "raw", n_train=120, n_test=40)
+    result = cli("train", ["model=mlp", "data=mnist", f"paths.data_dir={tmp_path / 'data'}", "data.download=false",
+                           "data.val_size=500", *QUIET])
+    assert result.returncode == 2, result.output[-2000:]
+    assert "data.val_size=500 leaves no training data: the training set has 120 samples" in result.output
+    assert "Traceback" not in result.output

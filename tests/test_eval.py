@@ -1,0 +1,175 @@
+"""refnets-eval from the checkpoint alone, resume in the same run, interrupts, checkpoints you can trust,
+reproducible runs — through the real entry points."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
+from omegaconf import OmegaConf
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+from cli_helpers import run_cli
+from refnets.config import config_dir
+
+QUIET = ["callbacks.progress_bar=null", "callbacks.model_summary=null"]
+
+
+@pytest.fixture
+def cli(monkeypatch, tmp_path):
+    return lambda module, args: run_cli(module, args, tmp_path, monkeypatch)
+
+
+def _run_folder(result, tmp_path: Path) -> Path:
+    """The run folder refnets-train reported."""
+    line = next(line for line in result.stdout.splitlines() if line.strip().startswith("run folder"))
+    return Path(line.split(None, 2)[2])
+
+
+def _scalars(folder: Path) -> dict[str, list[tuple[int, float]]]:
+    events = EventAccumulator(str(folder))
+    events.Reload()
+    return {tag: [(e.step, e.value) for e in events.Scalars(tag)] for tag in events.Tags()["scalars"]}
+
+
+MODELS = {
+    "perceptron": ["experiment=perceptron_blobs", "trainer.max_epochs=2"],
+    "mlp": ["experiment=mlp_moons", "trainer.max_epochs=3"],
+    "lenet5": ["model=lenet5", "data=digits", "trainer.max_epochs=1", "+trainer.limit_train_batches=5"],
+}
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_eval_with_only_the_checkpoint_reproduces_the_test_accuracy(cli, model, tmp_path):
+    """`refnets-eval ckpt_path=…` alone rebuilds the run's model and data (from the overrides saved in the
+    checkpoint) and reports exactly the test metrics refnets-train reported for that checkpoint."""
+    trained = cli("train", [*MODELS[model], *QUIET])
+    assert trained.returncode == 0, trained.output[-3000:]
+    run = _run_folder(trained, tmp_path)
+    summary = json.loads((run / "metrics.json").read_text())
+    best, last = summary["best_checkpoint"], summary["last_checkpoint"]
+    assert Path(best).is_file() and Path(last).is_file()  # every model writes both, the perceptron included
+
+    evaluated = cli("eval", [f"ckpt_path={best}"])
+    assert evaluated.returncode == 0, evaluated.output[-3000:]
+    metrics_line = next(line for line in evaluated.stdout.splitlines() if line.strip().startswith("metrics "))
+    written = Path(metrics_line.split(None, 1)[1])
+    assert written.is_file() and written.parent != run  # its own run folder, which it names
+    result = json.loads(written.read_text())
+    assert result["metrics"]["test/acc"] == summary["metrics"]["test/acc"]
+    assert result["metrics"]["test/loss"] == pytest.approx(summary["metrics"]["test/loss"], rel=1e-6)
+    assert "test/acc" in evaluated.stdout and result["changed_from_training"] == {}
+
+
+def test_eval_overrides_still_apply_and_are_reported(cli, tmp_path):
+    trained = cli("train", ["experiment=mlp_moons", "trainer.max_epochs=2", "test=false", *QUIET])
+    ckpt = json.loads((_run_folder(trained, tmp_path) / "metrics.json").read_text())["last_checkpoint"]
+    val = cli("eval", [f"ckpt_path={ckpt}", "split=val"])
+    assert val.returncode == 0 and "val/acc" in val.stdout, val.output[-2000:]
+    # the same weights through the built-in ops: the override applies, and the summary says what changed
+    custom = cli("eval", [f"ckpt_path={ckpt}"])
+    builtin = cli("eval", [f"ckpt_path={ckpt}", "ops=builtin"])
+    assert builtin.returncode == 0, builtin.output[-2000:]
+    assert "changed from training  ops: 'custom' → 'builtin'" in builtin.stdout
+    # the checkpoint of a custom-ops run loads into the builtin model (same state_dict keys) and scores the
+    # same, up to a prediction flipped by float32 rounding (1 of 200 test points)
+    accuracy = [float(next(line for line in r.stdout.splitlines() if "test/acc" in line).split()[1]) for r in (custom, builtin)]
+    assert abs(accuracy[0] - accuracy[1]) <= 1 / 200
+
+
+def test_ties_in_the_best_checkpoint_go_to_the_later_epoch(cli, tmp_path):
+    """mlp_xor reaches val/acc 1.0 early; the tested checkpoint is the latest epoch with the best accuracy."""
+    trained = cli("train", ["experiment=mlp_xor", "trainer.max_epochs=4", *QUIET])
+    run = _run_folder(trained, tmp_path)
+    accs = [v for _, v in _scalars(run / "tensorboard")["val/acc"]]
+    assert len(accs) == 4
+    latest_best = max(i for i, a in enumerate(accs) if a == max(accs))
+    summary = json.loads((run / "metrics.json").read_text())
+    assert summary["tested_checkpoint"]["epoch"] == latest_best
+    assert accs.count(max(accs)) > 1, "the control: this run must have a tie for the test to mean anything"
+    # metrics.json holds the final epoch's metrics beside the tested checkpoint's
+    assert summary["final_epoch"]["epoch"] == 3 and {"val/acc", "val/loss", "train/loss"} <= summary["final_epoch"].keys()
+    assert {"val/acc", "val/loss", "test/acc", "test/loss"} <= summary["tested_checkpoint"].keys()
+
+
+def test_resume_continues_in_the_same_run_folder_and_tensorboard_run(cli, tmp_path):
+    first = cli("train", ["experiment=mlp_xor", "trainer.max_epochs=2", *QUIET])
+    run = _run_folder(first, tmp_path)
+    resumed = cli("train", ["experiment=mlp_xor", "trainer.max_epochs=4", f"ckpt_path={run / 'checkpoints' / 'last.ckpt'}", *QUIET])
+    assert resumed.returncode == 0, resumed.output[-3000:]
+    assert _run_folder(resumed, tmp_path) == run
+    assert len(list((tmp_path / "logs" / "mlp_xor" / "runs").iterdir())) == 1
+    assert "exists and is not empty" not in resumed.output  # no callback warning about its own folder
+    # one TensorBoard run, one val/acc point per epoch 0..3, steps increasing across the resume
+    steps = [s for s, _ in _scalars(run / "tensorboard")["val/acc"]]
+    assert len(steps) == 4 and steps == sorted(steps)
+    assert torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)["epoch"] == 3
+    # the original run's composed config is kept; the resumed run's is beside it
+    assert "ckpt_path: null" in (run / ".hydra" / "config.yaml").read_text()
+    assert "ckpt_path: " + str(run / "checkpoints" / "last.ckpt") in (run / ".hydra" / "resumed" / "config.yaml").read_text()
+
+
+def test_run_folders_are_unique_within_a_second(tmp_path):
+    folders = set()
+    for _ in range(3):
+        GlobalHydra.instance().clear()
+        with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3"):
+            cfg = compose("train", return_hydra_config=True)
+        folders.add(OmegaConf.to_container(cfg.hydra.run, resolve=True)["dir"])
+    assert len(folders) == 3, folders
+
+
+def _state(run: Path) -> dict[str, torch.Tensor]:
+    return torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)["state_dict"]
+
+
+def test_deterministic_cpu_runs_are_bit_identical_and_seed_0_seeds(cli, tmp_path):
+    runs = {}
+    for name, seed in (("a", 0), ("b", 0), ("c", 1)):
+        result = cli("train", ["model=lenet5", "data=digits", "trainer.max_epochs=1", "+trainer.limit_train_batches=8",
+                               "trainer.deterministic=true", f"seed={seed}", "test=false", *QUIET])
+        assert result.returncode == 0, result.output[-3000:]
+        runs[name] = _state(_run_folder(result, tmp_path))
+    assert all(torch.equal(runs["a"][k], runs["b"][k]) for k in runs["a"])  # bit-identical
+    assert not all(torch.equal(runs["a"][k], runs["c"][k]) for k in runs["a"])  # seed 0 is a seed, not "no seed"
+
+
+@pytest.mark.parametrize("signum, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)], ids=["ctrl-c", "sigterm"])
+def test_interrupt_leaves_a_loadable_checkpoint_and_says_how_to_resume(signum, code, tmp_path):
+    run = tmp_path / "run"
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    args = ["experiment=mlp_moons", "trainer.max_epochs=100000", *QUIET, f"hydra.run.dir={run}"]
+    proc = subprocess.Popen([sys.executable, "-c", "from refnets.cli.train import main; main()", *args],
+                            cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while not (run / "checkpoints" / "last.ckpt").exists() and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.2)
+    time.sleep(0.5)
+    proc.send_signal(signum)
+    out, err = proc.communicate(timeout=120)
+    saved = run / "checkpoints" / "interrupted.ckpt"
+    assert proc.returncode == code, (out + err)[-3000:]
+    assert f"its state is in\n  {saved}" in err and f"resume with:\n  refnets-train experiment=mlp_moons" in err
+    assert f"ckpt_path={saved}" in err and "Traceback" not in err
+    state = torch.load(saved, weights_only=True)
+    assert state["epoch"] >= 1 and state["refnets"]["overrides"][0] == "experiment=mlp_moons"
+
+
+def test_resume_with_the_csv_logger_keeps_the_first_part(cli, tmp_path):
+    """Lightning's CSVLogger deletes a metrics.csv it finds; each start writes its own file instead."""
+    first = cli("train", ["experiment=mlp_xor", "trainer.max_epochs=1", "logger=csv", "test=false", *QUIET])
+    run = _run_folder(first, tmp_path)
+    resumed = cli("train", ["experiment=mlp_xor", "trainer.max_epochs=2", "logger=csv", "test=false",
+                            f"ckpt_path={run / 'checkpoints' / 'last.ckpt'}", *QUIET])
+    assert resumed.returncode == 0, resumed.output[-2000:]
+    files = sorted(run.glob("csv/*/metrics.csv"))
+    assert len(files) == 2 and all("val/acc" in f.read_text() for f in files)

@@ -1,0 +1,153 @@
+"""The TensorBoard views a run writes (hparams, histograms, images, live gradient parity), read back from
+the event files, and served by the real `tensorboard`."""
+
+from __future__ import annotations
+
+import json
+import logging
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import lightning as L
+import pytest
+from hydra.utils import instantiate
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+from tensorboard.plugins.hparams import metadata as hparams_metadata
+from tensorboard.plugins.hparams import plugin_data_pb2
+
+from helpers import compose_train
+from refnets.cli.train import train
+from refnets.training.callbacks import GradientParity
+
+QUIET = ["callbacks.progress_bar=null", "callbacks.model_summary=null"]
+# every view often enough to appear in a short run
+OFTEN = ["callbacks.histograms.every_n_steps=5", "callbacks.gradient_parity.every_n_steps=5", "trainer.log_every_n_steps=5"]
+
+
+def _events(folder: Path) -> EventAccumulator:
+    events = EventAccumulator(str(folder), size_guidance={"images": 0, "histograms": 0, "scalars": 0, "tensors": 0})
+    events.Reload()
+    return events
+
+
+def _hparams(events: EventAccumulator) -> tuple[set[str], set[str]]:
+    """(hyperparameter names, metric names) of the run's HPARAMS session."""
+    content = events.PluginTagToContent(hparams_metadata.PLUGIN_NAME)
+    experiment = plugin_data_pb2.HParamsPluginData.FromString(content[hparams_metadata.EXPERIMENT_TAG]).experiment
+    return {h.name for h in experiment.hparam_infos}, {m.name.tag for m in experiment.metric_infos}
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory) -> dict[str, Path]:
+    """Two short runs: an MLP on 2-D points (decision boundary) and LeNet-5 on digits (filters, feature maps)."""
+    folders = {}
+    for name, overrides in {
+        "mlp_xor": ["experiment=mlp_xor", "trainer.max_epochs=2"],
+        "lenet5": ["model=lenet5", "data=digits", "trainer.max_epochs=1", "+trainer.limit_train_batches=10"],
+    }.items():
+        folders[name] = tmp_path_factory.mktemp(name)
+        train(compose_train([*overrides, *OFTEN, *QUIET], folders[name]))
+    return folders
+
+
+def test_every_view_is_in_the_event_files(runs):
+    mlp, lenet = _events(runs["mlp_xor"] / "tensorboard"), _events(runs["lenet5"] / "tensorboard")
+    # IMAGES: the decision boundary after each epoch (2-D data); filters, feature maps, predictions, confusion matrix
+    assert len(mlp.Images("images/decision_boundary")) == 2
+    assert {"images/filters", "images/feature_maps", "images/test_predictions", "images/confusion_matrix"} <= set(lenet.Tags()["images"])
+    assert "images/confusion_matrix" in mlp.Tags()["images"] and "images/filters" not in mlp.Tags()["images"]
+    # HISTOGRAMS: every weight and its gradient
+    for events, net in ((mlp, ["layers.1.weight", "layers.1.bias"]), (lenet, ["features.0.weight", "classifier.5.bias"])):
+        tags = set(events.Tags()["histograms"])
+        for parameter in net:
+            assert {f"weights/{parameter}", f"gradients/{parameter}"} <= tags, sorted(tags)
+    # HPARAMS: the run's hyperparameters beside its final metrics
+    names, metrics = _hparams(lenet)
+    assert {"optimizer.lr", "model.net.activation", "ops", "seed"} <= names
+    assert {"hp/val/acc", "hp/val/loss", "hp/test/acc", "hp/test/loss"} <= metrics
+    assert "hp/test/acc" in lenet.Tags()["scalars"]
+
+
+def test_live_gradient_parity_is_logged_and_within_float32(runs):
+    """parity/<parameter> every 5 steps: the hand-written gradients of each batch equal the built-in twin's."""
+    scalars = _events(runs["lenet5"] / "tensorboard").Tags()["scalars"]
+    parity = [t for t in scalars if t.startswith("parity/")]
+    assert {"parity/features.0.weight", "parity/features.0.bias", "parity/classifier.5.weight"} <= set(parity), parity
+    events = _events(runs["lenet5"] / "tensorboard")
+    values = [e.value for tag in parity for e in events.Scalars(tag)]
+    assert len(values) >= 2 * len(parity)  # steps 0 and 5 (10 batches)
+    assert max(values) < 1e-4, max(values)
+
+
+def test_parity_catches_a_wrong_gradient(tmp_path, caplog):
+    """The control: gradients deliberately 1 % off (a hook scales them) show as parity ≈ 1e-2, and the run
+    ends with the warning."""
+    cfg = compose_train(["experiment=mlp_xor", "trainer.max_epochs=1"], tmp_path)
+    model, datamodule = instantiate(cfg.model), instantiate(cfg.data)
+    model.run_config = {"config": {"model": {"net": dict(cfg.model.net) | {"sizes": list(cfg.model.net.sizes), "ops": "custom"}}}}
+    for p in model.net.parameters():
+        p.register_hook(lambda g: g * 1.01)
+    parity = GradientParity(every_n_steps=1)
+    trainer = L.Trainer(max_epochs=1, limit_train_batches=3, limit_val_batches=0, callbacks=[parity], logger=False,
+                        enable_progress_bar=False, enable_model_summary=False, enable_checkpointing=False)
+    with caplog.at_level(logging.WARNING, logger="refnets.train"):
+        trainer.fit(model, datamodule=datamodule)
+    assert parity.worst[0] == pytest.approx(0.01, rel=1e-3)
+    assert "gradient parity exceeded 1e-04" in caplog.text
+
+
+@pytest.mark.parametrize("overrides", [["experiment=mlp_xor", "ops=builtin"], ["experiment=perceptron_blobs"]], ids=["builtin", "perceptron"])
+def test_parity_is_off_where_there_is_nothing_to_compare(overrides, tmp_path):
+    train(compose_train([*overrides, "trainer.max_epochs=1", "test=false", *OFTEN, *QUIET], tmp_path))
+    assert not [t for t in _events(tmp_path / "tensorboard").Tags()["scalars"] if t.startswith("parity/")]
+
+
+def test_csv_logger_run_does_not_advertise_tensorboard(tmp_path, capsys):
+    train(compose_train(["experiment=mlp_xor", "trainer.max_epochs=1", "logger=csv", *QUIET], tmp_path))
+    out = capsys.readouterr().out
+    assert "refnets-train finished" in out and "tensorboard" not in out.lower()
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("localhost", 0))
+        return s.getsockname()[1]
+
+
+def _get(url: str, data: bytes | None = None) -> object:
+    request = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json"} if data else {})
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return json.loads(response.read())
+
+
+def test_the_tensorboard_server_shows_scalars_images_and_hparams(runs):
+    """`tensorboard --logdir` on a finished run, on localhost: its HTTP API lists the views."""
+    port = _free_port()
+    server = subprocess.Popen([sys.executable, "-m", "tensorboard.main", "--logdir", str(runs["lenet5"]), "--host", "localhost",
+                               "--port", str(port), "--load_fast", "false"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    base = f"http://localhost:{port}/data"
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                scalars = _get(f"{base}/plugin/scalars/tags")
+                if scalars:
+                    break
+            except OSError:
+                pass
+            assert time.monotonic() < deadline and server.poll() is None, "tensorboard did not start"
+            time.sleep(1)
+        run = next(iter(scalars))
+        assert {"val/acc", "test/acc", "parity/features.0.weight"} <= set(scalars[run]), scalars
+        images = _get(f"{base}/plugin/images/tags")
+        assert {"images/filters", "images/confusion_matrix"} <= set(images[run]), images
+        experiment = _get(f"{base}/plugin/hparams/experiment", json.dumps({"experimentName": ""}).encode())
+        assert "optimizer.lr" in {h["name"] for h in experiment["hparamInfos"]}
+        assert "hp/test/acc" in {m["name"]["tag"] for m in experiment["metricInfos"]}
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
