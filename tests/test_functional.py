@@ -9,7 +9,8 @@ import pytest
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 
-from op_db import OPS, OPS_BY_NAME, cases, sample
+import refnets.functional as RF
+from op_db import LOW_PRECISION, OPS, OPS_BY_NAME, OpInfo, cases, get_sample, sample
 
 # float32 tolerances: the custom ops sum in a different order than PyTorch's kernels (a GEMM over
 # im2col columns versus a direct convolution, a log-sum-exp versus log_softmax), so results differ
@@ -18,9 +19,16 @@ from op_db import OPS, OPS_BY_NAME, cases, sample
 F32 = dict(rtol=1e-5, atol=1e-5)
 
 
-def _grads(out: torch.Tensor, inputs: list[torch.Tensor], seed: int = 1) -> list[torch.Tensor | None]:
-    """∂⟨out, g⟩/∂inputs for a fixed random upstream gradient g (so every output element matters)."""
-    g = torch.randn(out.shape, generator=torch.Generator().manual_seed(seed), dtype=out.dtype).to(out.device)
+def _upstream(out: torch.Tensor, info: OpInfo, name: str, seed: int = 1) -> torch.Tensor:
+    """The gradient arriving from above: the sample's own (inf/NaN) or a fixed random one."""
+    own = get_sample(info, name).grad_output
+    if own is not None:
+        return own(out.detach())
+    return torch.randn(out.shape, generator=torch.Generator().manual_seed(seed), dtype=torch.float64).to(out.device, out.dtype)
+
+
+def _grads(out: torch.Tensor, inputs: list[torch.Tensor], g: torch.Tensor) -> list[torch.Tensor | None]:
+    """∂⟨out, g⟩/∂inputs for the upstream gradient g (so every output element matters)."""
     return list(torch.autograd.grad(out, inputs, g, allow_unused=True))
 
 
@@ -28,55 +36,165 @@ def _diff_inputs(args) -> list[torch.Tensor]:
     return [a for a in args if isinstance(a, torch.Tensor) and a.requires_grad]
 
 
-@pytest.mark.parametrize("info, index", cases(lambda i: i.name != "step"))
-def test_gradcheck_float64(info, index, device):
+@pytest.mark.parametrize("info, name", cases(lambda i: i.differentiable))
+def test_gradcheck_float64(info, name, device):
     """The hand-written backward equals the numerical Jacobian (finite differences) in float64."""
-    args, kwargs = sample(info, index, dtype=torch.float64, device=device)
+    args, kwargs = sample(info, name, dtype=torch.float64, device=device)
     assert torch.autograd.gradcheck(lambda *a: info.op(*a, **kwargs), args, fast_mode=False)
 
 
-@pytest.mark.parametrize("info, index", cases(lambda i: i.double_backward or i.name == "relu"))
-def test_gradgradcheck_float64(info, index, device):
-    """Double backward (the backward is itself differentiable) matches finite differences."""
-    args, kwargs = sample(info, index, dtype=torch.float64, device=device)
-    assert torch.autograd.gradgradcheck(lambda *a: info.op(*a, **kwargs), args)
+@pytest.mark.parametrize("info, name", cases(lambda i: i.supports_gradgrad))
+def test_gradgradcheck_float64(info, name, device):
+    """Double backward (the backward is itself differentiable, every term of it) matches finite differences.
+
+    fast_mode: the second-order Jacobian is checked along random directions (as PyTorch's OpInfo
+    tests do) — a wrong or missing term still fails, and the conv grid runs in seconds, not minutes."""
+    args, kwargs = sample(info, name, dtype=torch.float64, device=device)
+    assert torch.autograd.gradgradcheck(lambda *a: info.op(*a, **kwargs), args, fast_mode=True)
+
+
+def _compare_with_twin(info, name, dtype, device, tol):
+    args, kwargs = sample(info, name, dtype=dtype, device=device)
+    ref_args, _ = sample(info, name, dtype=dtype, device=device)
+    out, ref = info.op(*args, **kwargs), info.builtin(*ref_args, **kwargs)
+    assert out.shape == ref.shape and out.dtype == ref.dtype
+    torch.testing.assert_close(out, ref, equal_nan=True, **tol)
+    if not _diff_inputs(args):
+        return
+    g = _upstream(out, info, name)
+    got = _grads(out, _diff_inputs(args), g)
+    if not info.differentiable:
+        # the step: zero gradient almost everywhere (torch.heaviside has no derivative to compare with)
+        assert all(torch.count_nonzero(t) == 0 for t in got)
+        return
+    for pos, (a, b) in enumerate(zip(got, _grads(ref, _diff_inputs(ref_args), g))):
+        torch.testing.assert_close(a, b, equal_nan=True, msg=lambda m: f"gradient of input {pos}: {m}", **tol)
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
-@pytest.mark.parametrize("info, index", cases())
-def test_matches_builtin(info, index, dtype, device):
-    """Forward values and every input gradient equal the torch.nn.functional twin's."""
+@pytest.mark.parametrize("info, name", cases(kinds=("regular", "special", "empty")))
+def test_matches_builtin(info, name, dtype, device):
+    """Forward values and every input gradient equal the torch.nn.functional twin's — for finite
+    samples, ±inf/NaN inputs and upstream gradients, ties, extreme magnitudes, and empty tensors."""
     tol = F32 if dtype == torch.float32 else dict(rtol=1e-10, atol=1e-10)
-    args, kwargs = sample(info, index, dtype=dtype, device=device)
-    ref_args, _ = sample(info, index, dtype=dtype, device=device)
-    out, ref = info.op(*args, **kwargs), info.builtin(*ref_args, **kwargs)
-    torch.testing.assert_close(out, ref, **tol)
-    if info.name == "step":
-        # torch.heaviside has no derivative; the step's is zero almost everywhere, and so is ours.
-        (grad,) = _grads(out, _diff_inputs(args))
-        assert torch.count_nonzero(grad) == 0
+    _compare_with_twin(info, name, dtype, device, tol)
+
+
+# Reduced precision, OpInfo style: the op and its twin are each compared with the twin run in float64
+# on the same (rounded) inputs; the op's error may be at most twice the twin's plus a few units in the
+# last place (eps: float16 9.8e-4, bfloat16 7.8e-3) of the result's magnitude — the twin's own error,
+# not a blanket tolerance.
+ULPS = 4
+
+
+def _max_err(x: torch.Tensor | None, ref: torch.Tensor | None) -> float:
+    if x is None or ref is None or ref.numel() == 0:
+        return 0.0
+    return float((x.double() - ref).abs().max())
+
+
+@pytest.mark.parametrize("dtype", LOW_PRECISION, ids=str)
+@pytest.mark.parametrize("info, name", cases())
+def test_low_precision_error_within_the_twins(info, name, dtype, device):
+    if dtype not in info.dtypes:
+        pytest.skip(f"{info.name} does not support {dtype}")
+    args, kwargs = sample(info, name, dtype=dtype, device=device)
+    twin_args, _ = sample(info, name, dtype=dtype, device=device)
+    # the reference sees exactly the rounded inputs, in float64
+    ref_args = tuple(a.detach().double().requires_grad_(a.requires_grad) if isinstance(a, torch.Tensor) and a.is_floating_point() else a for a in args)
+    out, twin, ref = info.op(*args, **kwargs), info.builtin(*twin_args, **kwargs), info.builtin(*ref_args, **kwargs)
+    assert out.dtype == dtype
+    eps = torch.finfo(dtype).eps
+    slack = ULPS * eps * max(1.0, float(ref.abs().max()))
+    assert _max_err(out, ref) <= 2 * _max_err(twin, ref) + slack
+    if not info.differentiable or not _diff_inputs(args):
         return
-    for got, want in zip(_grads(out, _diff_inputs(args)), _grads(ref, _diff_inputs(ref_args))):
-        torch.testing.assert_close(got, want, **tol)
+    g = _upstream(ref, info, name)
+    got = _grads(out, _diff_inputs(args), g.to(dtype))
+    want = _grads(twin, _diff_inputs(twin_args), g.to(dtype))
+    exact = _grads(ref, _diff_inputs(ref_args), g)
+    for pos, (a, b, r) in enumerate(zip(got, want, exact)):
+        slack = ULPS * eps * max(1.0, float(r.abs().max()))
+        assert a.dtype == dtype
+        assert _max_err(a, r) <= 2 * _max_err(b, r) + slack, f"gradient of input {pos}"
 
 
-@pytest.mark.parametrize("info, index", cases())
-def test_result_is_made_by_its_own_function(info, index):
-    """The autograd graph holds the op's own Function node and none of PyTorch's nodes for the op."""
-    args, kwargs = sample(info, index, dtype=torch.float64, device="cpu")
-    out = info.op(*args, **kwargs)
-    nodes, stack = set(), [out.grad_fn]
-    while stack:
-        node = stack.pop()
-        if node is None or node in nodes:
+def _batch_of(args, k: int = 3):
+    """Stack k perturbed copies of the first tensor argument along a new leading dim (for vmap)."""
+    first = args[0].detach()
+    stacked = torch.stack([first + 0.01 * i for i in range(k)])
+    return stacked
+
+
+@pytest.mark.parametrize("info, name", cases(lambda i: i.supports_vmap))
+def test_vmap_matches_a_loop(info, name):
+    """torch.func.vmap over the first argument (forward and vjp) equals calling the op per item."""
+    args, kwargs = sample(info, name, dtype=torch.float64, device="cpu", requires_grad=False)
+    batch = _batch_of(args)
+    rest = args[1:]
+
+    def f(x):
+        return info.op(x, *rest, **kwargs)
+
+    torch.testing.assert_close(torch.func.vmap(f)(batch), torch.stack([f(x) for x in batch]), equal_nan=True)
+    if info.differentiable:
+        def vjp(x):
+            out, pullback = torch.func.vjp(f, x)
+            return pullback(torch.ones_like(out))[0]
+
+        torch.testing.assert_close(torch.func.vmap(vjp)(batch), torch.stack([vjp(x) for x in batch]))
+
+
+@pytest.mark.parametrize("info", [pytest.param(i, id=i.name) for i in OPS if i.supports_compile])
+def test_compiles_without_graph_breaks(info):
+    """torch.compile(fullgraph=True) traces forward and backward of every sample shape without a graph
+    break (aot_eager: the graphs are traced as inductor would take them, without generating C++)."""
+    torch._dynamo.reset()
+    for s in info.samples():
+        if s.kind != "regular":
             continue
-        nodes.add(node)
-        stack.extend(fn for fn, _ in node.next_functions)
-    forward_classes = {getattr(n, "_forward_cls", None) for n in nodes}
-    assert info.function in forward_classes
-    builtin_names = {info.builtin(*sample(info, index, dtype=torch.float64, device="cpu")[0], **kwargs).grad_fn.name()}
-    builtin_names -= {"ViewBackward0", "SqueezeBackward1", "DivBackward0"}  # shape glue, not the op
-    assert not builtin_names & {n.name() for n in nodes}
+        args, kwargs = sample(info, s.name, dtype=torch.float32, device="cpu")
+        ref_args, _ = sample(info, s.name, dtype=torch.float32, device="cpu")
+        compiled = torch.compile(lambda *a: info.op(*a, **kwargs), fullgraph=True, backend="aot_eager", dynamic=False)
+        out, ref = compiled(*args), info.op(*ref_args, **kwargs)
+        torch.testing.assert_close(out, ref, **F32)
+        if info.differentiable and _diff_inputs(args):
+            g = torch.randn_like(ref)
+            for a, b in zip(_grads(out, _diff_inputs(args), g), _grads(ref, _diff_inputs(ref_args), g)):
+                torch.testing.assert_close(a, b, **F32)
+        torch._dynamo.reset()
+
+
+@pytest.mark.parametrize("info", [pytest.param(i, id=i.name) for i in OPS if i.saved_args or i.saves_output])
+def test_in_place_change_of_a_saved_tensor_raises(info):
+    """Modifying, between forward and backward, a tensor the backward reads raises autograd's
+    version-counter error — for the op as for its twin — never a silently wrong gradient."""
+    name = next(s.name for s in info.samples() if s.kind == "regular")
+    for fn in (info.op, info.builtin):
+        targets = list(info.saved_args) + (["output"] if info.saves_output else [])
+        for target in targets:
+            args, kwargs = sample(info, name, dtype=torch.float64, device="cpu")
+            args = tuple(a.detach().clone().requires_grad_(a.requires_grad) if isinstance(a, torch.Tensor) and a.requires_grad else a for a in args)
+            leaves = _diff_inputs(args)
+            # differentiate through a non-leaf copy, so the copy can be modified in place
+            inputs = tuple(a * 1 if isinstance(a, torch.Tensor) and a.requires_grad else a for a in args)
+            out = fn(*inputs, **kwargs)
+            with torch.no_grad():
+                (out if target == "output" else inputs[target]).add_(1)
+            with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+                torch.autograd.grad(out, leaves, torch.ones_like(out))
+
+
+def test_max_pool2d_needs_no_input_in_its_backward():
+    """The documented difference: max_pool2d's backward reads only the winners, so an in-place change
+    of its input after the forward cannot change its gradient (the twin refuses it anyway)."""
+    x = torch.randn(1, 1, 4, 4, requires_grad=True)
+    y = x * 1
+    out = RF.max_pool2d(y, 2)
+    expected = torch.autograd.grad(out, x, torch.ones_like(out), retain_graph=True)[0]
+    with torch.no_grad():
+        y.add_(100)
+    torch.testing.assert_close(torch.autograd.grad(out, x, torch.ones_like(out))[0], expected)
 
 
 class _RecordAten(TorchDispatchMode):
@@ -92,33 +210,38 @@ class _RecordAten(TorchDispatchMode):
         return func(*args, **(kwargs or {}))
 
 
-def _record(fn, args, kwargs, backward: bool = True) -> _RecordAten:
+def _record(fn, args, kwargs, backward: bool = True, create_graph: bool = False) -> _RecordAten:
     with _RecordAten() as rec:
         out = fn(*args, **kwargs)
         if backward and out.requires_grad:
-            _grads(out, _diff_inputs(args))
+            grads = torch.autograd.grad(out, _diff_inputs(args), torch.ones_like(out), allow_unused=True, create_graph=create_graph)
+            if create_graph:  # and the backward of the backward
+                total = sum(g.sum() for g in grads if g is not None and g.requires_grad)
+                if isinstance(total, torch.Tensor):
+                    torch.autograd.grad(total, _diff_inputs(args), allow_unused=True)
     return rec
 
 
 @pytest.mark.parametrize("info", [pytest.param(i, id=i.name) for i in OPS])
 def test_custom_path_never_dispatches_the_builtin(info):
-    """Recording every aten op of forward + backward: the reimplemented built-in never appears."""
-    for index in range(len(info.samples())):
-        args, kwargs = sample(info, index, dtype=torch.float32, device="cpu")
-        used = _record(info.op, args, kwargs).ops
-        assert not used & set(info.forbidden_aten), f"sample {index} dispatched {used & set(info.forbidden_aten)}"
+    """Recording every aten op of forward, backward and double backward, for every sample: the
+    reimplemented built-in never appears."""
+    for s in info.samples():
+        args, kwargs = sample(info, s.name, dtype=torch.float32, device="cpu")
+        used = _record(info.op, args, kwargs, create_graph=info.supports_gradgrad).ops
+        assert not used & set(info.forbidden_aten), f"sample {s.name} dispatched {used & set(info.forbidden_aten)}"
 
 
-@pytest.mark.parametrize("info", [pytest.param(i, id=i.name) for i in OPS if i.name != "linear"])
+@pytest.mark.parametrize("info", [pytest.param(i, id=i.name) for i in OPS if i.recorder_sees_builtin])
 def test_the_recorder_sees_the_builtin(info):
     """Control for the test above: the recorder does catch the forbidden ops on the built-in path.
 
-    (linear is absent: F.linear decomposes into addmm/mm before dispatch, so its guard is the
-    monkeypatch test below.)
+    (Ops whose built-in decomposes before dispatch — F.linear into addmm — are guarded by the
+    monkeypatch test below instead.)
     """
-    args, kwargs = sample(info, 0, dtype=torch.float32, device="cpu")
+    args, kwargs = sample(info, info.samples()[0].name, dtype=torch.float32, device="cpu")
     # torch.heaviside has no backward at all, so only its forward is recorded.
-    assert _record(info.builtin, args, kwargs, backward=info.name != "step").ops & set(info.forbidden_aten)
+    assert _record(info.builtin, args, kwargs, backward=info.differentiable).ops & set(info.forbidden_aten)
 
 
 def test_linear_never_calls_torch_linear(monkeypatch):
@@ -130,15 +253,16 @@ def test_linear_never_calls_torch_linear(monkeypatch):
     monkeypatch.setattr(torch.nn.functional, "linear", forbidden)
     monkeypatch.setattr(torch._C._nn, "linear", forbidden)
     info = OPS_BY_NAME["linear"]
-    for index in range(len(info.samples())):
-        args, kwargs = sample(info, index, dtype=torch.float32, device="cpu")
-        _grads(info.op(*args, **kwargs), _diff_inputs(args))
+    for s in info.samples():
+        args, kwargs = sample(info, s.name, dtype=torch.float32, device="cpu")
+        out = info.op(*args, **kwargs)
+        _grads(out, _diff_inputs(args), torch.ones_like(out))
 
 
 def _record_backward(fn, args, kwargs) -> _RecordAten:
     out = fn(*args, **kwargs)
     with _RecordAten() as rec:
-        _grads(out, _diff_inputs(args))
+        _grads(out, _diff_inputs(args), torch.ones_like(out))
     return rec
 
 
@@ -171,8 +295,6 @@ def test_backward_skips_gradients_nobody_needs(name, args_fn, kwargs):
 def test_sigmoid_is_stable_for_large_inputs(dtype, device):
     """σ never overflows: no NaN or inf for |z| up to 1e4, saturating to exactly 0 and 1, and the
     gradient there is 0 (not NaN); values equal torch.sigmoid's."""
-    import refnets.functional as RF
-
     z = torch.tensor([-1e4, -1e3, -100.0, -30.0, -1.0, 0.0, 1.0, 30.0, 100.0, 1e3, 1e4], dtype=dtype, device=device)
     z.requires_grad_(True)
     a = RF.sigmoid(z)
@@ -187,22 +309,8 @@ def test_sigmoid_is_stable_for_large_inputs(dtype, device):
     assert torch.isfinite(grad).all() and grad[0] == 0 and grad[-1] == 0
 
 
-def test_cross_entropy_is_stable_for_large_logits():
-    """log-sum-exp with the max subtracted: logits of ±1e4 give the exact finite answer, not inf/NaN."""
-    import refnets.functional as RF
-
-    z = torch.tensor([[1e4, 0.0, -1e4], [0.0, 1e4, 1e4]], requires_grad=True)
-    t = torch.tensor([1, 2])
-    loss = RF.cross_entropy(z, t)
-    torch.testing.assert_close(loss, torch.nn.functional.cross_entropy(z, t))
-    (grad,) = torch.autograd.grad(loss, z)
-    assert torch.isfinite(grad).all()
-
-
 def test_cross_entropy_gradient_wrt_probability_targets():
-    """With class-probability targets that require grad, ∂C/∂y = (lse(z) − z)/n matches finite differences."""
-    import refnets.functional as RF
-
+    """With class-probability targets that require grad, ∂C/∂y = −log softmax(z)/n matches finite differences."""
     z = torch.randn(4, 3, dtype=torch.float64, requires_grad=True)
     y = torch.softmax(torch.randn(4, 3, dtype=torch.float64), 1).requires_grad_(True)
     assert torch.autograd.gradcheck(RF.cross_entropy, (z, y))

@@ -218,13 +218,13 @@ class Conv2d(torch.autograd.Function):
         a, weight, cols = ctx.saved_tensors
         stride, padding, dilation, groups = ctx.conf
         c_out, c_in_g, kh, kw = weight.shape
-        n, k = delta.shape[0], c_in_g * kh * kw
-        delta_g = delta.reshape(n, groups, c_out // groups, -1)
+        n, k, positions = delta.shape[0], c_in_g * kh * kw, delta.shape[2] * delta.shape[3]
+        delta_g = delta.reshape(n, groups, c_out // groups, positions)
         grad_a = grad_w = grad_b = None
         if ctx.needs_input_grad[0]:
             w_g = weight.reshape(groups, c_out // groups, k)
             grad_cols = torch.matmul(w_g.transpose(1, 2), delta_g)  # (N, g, K, L)
-            grad_a_padded = col2im(grad_cols.reshape(n, groups * k, -1), ctx.padded_size, (kh, kw), stride, dilation)
+            grad_a_padded = col2im(grad_cols.reshape(n, groups * k, positions), ctx.padded_size, (kh, kw), stride, dilation)
             grad_a = unpad2d(grad_a_padded, padding)
         if ctx.needs_input_grad[1]:
             if torch.is_grad_enabled():  # create_graph: the columns as a function of a (see the docstring)
