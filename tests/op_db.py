@@ -17,7 +17,7 @@ import torch.nn.functional as F
 import refnets.functional as RF
 from refnets.functional import activations, conv, losses, pooling
 from refnets.functional.linear import Linear as LinearFunction
-from refnets.nn.losses import builtin_quadratic_loss
+from refnets.nn.losses import builtin_binary_cross_entropy, builtin_quadratic_loss
 
 
 def _t(*shape: int) -> torch.Tensor:
@@ -98,6 +98,13 @@ def _quadratic_samples() -> list:
     ]
 
 
+def _bce_samples() -> list:
+    return [
+        ((torch.rand(6, 4, dtype=torch.float64) * 0.98 + 0.01, torch.randint(0, 4, (6,))), {}),
+        ((torch.rand(5, 3, dtype=torch.float64) * 0.98 + 0.01, torch.rand(5, 3, dtype=torch.float64)), {}),
+    ]
+
+
 def builtin_step(z: torch.Tensor) -> torch.Tensor:
     return torch.heaviside(z, torch.zeros((), dtype=z.dtype, device=z.device))
 
@@ -124,6 +131,9 @@ OPS = [
             "aten.nll_loss", "aten.cross_entropy_loss"), double_backward=True, no_grad_args=(1,)),
     OpInfo("quadratic_loss", RF.quadratic_loss, builtin_quadratic_loss, losses.QuadraticLoss, _quadratic_samples,
            ("aten.mse_loss", "aten.mse_loss_backward"), double_backward=True, no_grad_args=(1,)),
+    OpInfo("binary_cross_entropy", RF.binary_cross_entropy, builtin_binary_cross_entropy, losses.BinaryCrossEntropy,
+           _bce_samples, ("aten.binary_cross_entropy", "aten.binary_cross_entropy_backward"), double_backward=True,
+           no_grad_args=(1,)),
 ]
 
 OPS_BY_NAME = {info.name: info for info in OPS}

@@ -76,5 +76,5 @@ def test_device_mismatch_is_named_on_meta():
     """Without a GPU, the meta device stands in for a second device: the same check names both."""
     with pytest.raises(ValueError, match=r"weight is on meta but input is on cpu"):
         RF.conv2d(x4(1, 3, 5, 5), torch.empty(2, 3, 3, 3, device="meta"))
-    with pytest.raises(ValueError, match=r"target is on meta but the output is on cpu"):
+    with pytest.raises(ValueError, match=r"target is on meta but input is on cpu"):
         RF.cross_entropy(x4(2, 3), torch.empty(2, dtype=torch.long, device="meta"))

@@ -72,11 +72,26 @@ def test_layers_use_the_hand_written_ops():
 def test_step_layer_and_its_builtin_twin_agree():
     x = torch.tensor([-1.0, 0.0, 2.0])
     assert torch.equal(rnn.Step()(x), torch.tensor([0.0, 0.0, 1.0]))
-    assert torch.equal(rnn.layers("builtin").Step()(x), rnn.Step()(x))
+    assert torch.equal(rnn.op_set("builtin").activation("step")(x), rnn.Step()(x))
 
 
-def test_layers_namespaces_have_the_same_names():
-    custom, builtin = vars(rnn.layers("custom")), vars(rnn.layers("builtin"))
-    assert custom.keys() == builtin.keys()
+def test_the_two_op_sets_offer_the_same_layers_activations_and_costs():
+    """One switch: everything a model or the trainer takes from op_set exists on both sides."""
+    custom, builtin = rnn.op_set("custom"), rnn.op_set("builtin")
+    assert custom.activations.keys() == builtin.activations.keys()
+    assert custom.losses.keys() == builtin.losses.keys()
+    for layer in ("Linear", "Conv2d", "MaxPool2d", "AvgPool2d"):
+        assert issubclass(getattr(custom, layer), getattr(builtin, layer)) or getattr(custom, layer).__module__.startswith("refnets")
     with pytest.raises(ValueError, match=r"ops must be one of \('custom', 'builtin'\), got 'fast'"):
-        rnn.layers("fast")
+        rnn.op_set("fast")
+    with pytest.raises(ValueError, match=r"loss must be one of .*got 'hinge'"):
+        custom.loss("hinge")
+    with pytest.raises(ValueError, match=r"activation must be one of .*got 'gelu'"):
+        builtin.activation("gelu")
+
+
+def test_refnets_nn_layers_is_the_submodule():
+    """The switch is named op_set, so ``refnets.nn.layers`` stays the module of layer classes."""
+    import refnets.nn.layers
+
+    assert refnets.nn.layers.__name__ == "refnets.nn.layers" and hasattr(refnets.nn.layers, "Conv2d")

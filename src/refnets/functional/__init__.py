@@ -7,7 +7,7 @@ out in this package); the built-in it mirrors is named in its docstring and used
 from .activations import relu, sigmoid, step, tanh
 from .conv import col2im, conv2d, im2col
 from .linear import linear
-from .losses import cross_entropy, quadratic_loss
+from .losses import binary_cross_entropy, cross_entropy, quadratic_loss
 from .pooling import avg_pool2d, max_pool2d
 
 __all__ = [
@@ -23,4 +23,5 @@ __all__ = [
     "avg_pool2d",
     "cross_entropy",
     "quadratic_loss",
+    "binary_cross_entropy",
 ]

@@ -58,14 +58,23 @@ def check_non_negative(name: str, value: tuple[int, int]) -> None:
         raise ValueError(f"{name} must be non-negative, got {value}")
 
 
+def concrete(t: torch.Tensor) -> bool:
+    """True when ``t``'s values can be read here: not while torch.compile traces, not inside a
+    torch.func transform (vmap, grad), not on the meta device. Checks of values (class indices in
+    range, probabilities in [0, 1]) run only then; shapes and dtypes are checked always."""
+    if torch.compiler.is_compiling() or t.device.type == "meta":
+        return False
+    return not torch._C._functorch.is_functorch_wrapped_tensor(t)
+
+
 def class_targets(name: str, target: torch.Tensor, num_classes: int, batch_shape: tuple[int, ...]) -> None:
-    """Check integer class indices: shape = the batch shape, values in [0, num_classes)."""
+    """Check integer class indices: shape = the batch shape, values in [0, num_classes) (when readable)."""
     if target.shape != batch_shape:
         raise ValueError(
             f"{name} holds class indices, so it must have shape {batch_shape} (one index per sample), "
             f"got {tuple(target.shape)}"
         )
-    if target.numel():
+    if target.numel() and concrete(target):
         lo, hi = int(target.min()), int(target.max())
         if lo < 0 or hi >= num_classes:
             raise ValueError(

@@ -1,119 +1,244 @@
 r"""Cost functions C(a, y), averaged over the n samples of a mini-batch.
 
-Both accept the target either as integer class indices (turned into one-hot rows y) or as a float
-tensor shaped like the output; the backward of each returns ∂C/∂a (or ∂C/∂z for the logits).
+Each accepts its target either as integer class indices or as a float tensor shaped like the
+output. Each backward receives ``grad_output`` = ∂L/∂C (1 when C is the loss itself) and returns
+∂C/∂(its input) scaled by it: for the cross-entropy of logits that is δ^L = ∂C/∂z^L directly; for
+the quadratic and binary cross-entropy costs of sigmoid outputs it is ∇ₐC, which the sigmoid's
+backward turns into δ^L = ∇ₐC ⊙ σ'(z^L) (Nielsen's BP1).
+
+Under autocast the losses run in float32, as autocast runs PyTorch's; float16/bfloat16 inputs are
+computed in float32 and the result rounded once (see ``_dtypes``).
 """
 
 from __future__ import annotations
 
 import torch
 
-from ._validation import check_floating, check_rank, check_same_dtype_device, check_tensor, class_targets
+from ._dtypes import autocast_dtype, autocast_off, opmath
+from ._validation import check_floating, check_rank, check_tensor, class_targets, concrete
 
-__all__ = ["cross_entropy", "quadratic_loss", "CrossEntropy", "QuadraticLoss"]
+__all__ = ["cross_entropy", "quadratic_loss", "binary_cross_entropy", "CrossEntropy", "QuadraticLoss", "BinaryCrossEntropy"]
 
 
-def _target_rows(name: str, target: torch.Tensor, output: torch.Tensor) -> torch.Tensor:
-    """Return the target as a float (n, C) matrix: one-hot rows for class indices, else as given."""
-    check_tensor(name, target)
-    if target.device != output.device:
-        raise ValueError(f"{name} is on {target.device} but the output is on {output.device}; they must be on one device")
-    if target.is_floating_point():
-        if target.shape != output.shape:
-            raise ValueError(
-                f"{name} holds per-class values, so it must have the output's shape {tuple(output.shape)}, got {tuple(target.shape)}"
-            )
-        check_same_dtype_device(name, target, "output", output)
-        return target
-    if target.dtype == torch.bool or target.is_complex():
-        raise TypeError(f"{name} must be integer class indices or a float tensor, got dtype {target.dtype}")
-    class_targets(name, target, output.shape[-1], tuple(output.shape[:-1]))
-    onehot = torch.zeros_like(output)
-    return onehot.scatter_(-1, target.unsqueeze(-1).long(), 1.0)
+def _log_softmax(z: torch.Tensor) -> torch.Tensor:
+    """Row-wise log softmax(z) = (z − m) − log Σ_j e^{z_j − m}, m = max_j z_j.
+
+    Subtracting m keeps every exponent ≤ 0, so nothing overflows; taking (z − m) first keeps the
+    digits of large logits (the form lse(z) − z_y subtracts two numbers near 10⁴ and loses them).
+    m is detached: softmax is shift-invariant, so m carries no gradient.
+    """
+    shifted = z - z.amax(dim=1, keepdim=True).detach()
+    return shifted - torch.log(torch.exp(shifted).sum(dim=1, keepdim=True))
+
+
+def _onehot(target: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    """Class indices (n,) → one-hot rows shaped and typed like ``like`` (n, C), out of place (vmap-able)."""
+    return torch.zeros_like(like).scatter(1, target.unsqueeze(1), 1.0)
 
 
 class CrossEntropy(torch.autograd.Function):
-    r"""C = (1/n) Σ_x [ lse(z_x) Σ_j y_xj − Σ_j y_xj z_xj ],  lse(z) = log Σ_j e^{z_j}
+    r"""C = −(1/n) Σ_x Σ_j y_xj log softmax(z_x)_j, the cross-entropy of softmax outputs.
 
-    which is −(1/n) Σ_x Σ_j y_xj log softmax(z_x)_j, the cross-entropy of softmax outputs. With
-    one-hot y it is the mean of lse(z_x) − z_{x, label}.
+    With class indices t (n,) it is −(1/n) Σ_x log softmax(z_x)_{t_x}: the target entry is taken
+    by index, never as 0·z products, so a −∞ logit elsewhere in the row leaves the loss finite
+    (as in PyTorch). With probabilities y (n, C) it is the full sum (0·(−∞) is NaN there, as in PyTorch).
 
-    Forward, stably: lse(z) = m + log Σ_j e^{z_j − m} with m = max_j z_j, so no e^{z} overflows.
+    Forward: log p = (z − m) − log Σ_j e^{z_j − m} (see ``_log_softmax``), shapes z: (n, C).
 
-    Backward (shapes z, y: (n, C)), with p = softmax(z):
-        ∂C/∂z = (p ⊙ Σ_j y_j − y) / n      — for one-hot y, the famous (softmax − onehot) / n
-        ∂C/∂y = (lse(z) − z) / n           — only for float targets that require a gradient
-    p is recomputed from z in the backward with differentiable ops, so double backward works.
+    Backward, with p = softmax(z) (n, C) and g = grad_output:
+        δ^L = ∂C/∂z = g (p − onehot(t)) / n                 class indices
+                    = g (p Σ_j y_j − y) / n                 probabilities
+        ∂C/∂y       = −g log p / n                          probabilities that require a gradient
+
+    Saved: z (for double backward and autograd's in-place check) and log p, an extra output, so
+    the backward needs no second exp/log. When the backward itself is differentiated
+    (``create_graph=True``), p is recomputed from z with differentiable ops instead, so second
+    derivatives see p's dependence on z.
     """
 
+    generate_vmap_rule = True
+
     @staticmethod
-    def forward(z: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        return (_logsumexp(z) * y.sum(1) - (y * z).sum(1)).mean()
+    def forward(z: torch.Tensor, target: torch.Tensor, by_index: bool):
+        logp = _log_softmax(opmath(z))
+        if by_index:
+            loss = -logp.gather(1, target.unsqueeze(1)).mean()
+        else:
+            loss = -(opmath(target) * logp).sum(1).mean()
+        return loss.to(z.dtype), logp
 
     @staticmethod
     def setup_context(ctx, inputs, output):
-        ctx.save_for_backward(*inputs)
+        z, target, by_index = inputs
+        _, logp = output
+        ctx.mark_non_differentiable(logp)
+        ctx.save_for_backward(z, target, logp)
+        ctx.by_index = by_index
 
     @staticmethod
-    def backward(ctx, grad):
-        z, y = ctx.saved_tensors
+    def backward(ctx, grad_output, _grad_logp):
+        z, target, logp = ctx.saved_tensors
+        if torch.is_grad_enabled():  # double backward: rebuild log p as a function of z
+            logp = _log_softmax(opmath(z))
         n = z.shape[0]
-        grad_z = grad_y = None
+        g = opmath(grad_output) / n
+        grad_z = grad_target = None
         if ctx.needs_input_grad[0]:
-            m = z.max(dim=1, keepdim=True).values.detach()  # softmax is shift-invariant: m carries no gradient
-            e = torch.exp(z - m)
-            p = e / e.sum(dim=1, keepdim=True)
-            grad_z = grad * (p * y.sum(1, keepdim=True) - y) / n
+            p = torch.exp(logp)
+            if ctx.by_index:
+                delta = g * (p - _onehot(target, p))
+            else:
+                y = opmath(target)
+                delta = g * (p * y.sum(1, keepdim=True) - y)
+            grad_z = delta.to(z.dtype)
         if ctx.needs_input_grad[1]:
-            grad_y = grad * (_logsumexp(z).unsqueeze(1) - z) / n
-        return grad_z, grad_y
-
-
-def _logsumexp(z: torch.Tensor) -> torch.Tensor:
-    """Row-wise log Σ_j e^{z_j} = m + log Σ_j e^{z_j − m}, m = max_j z_j (stable for any z)."""
-    m = z.max(dim=1, keepdim=True).values
-    return (m + torch.log(torch.exp(z - m).sum(dim=1, keepdim=True))).squeeze(1)
+            grad_target = (-g * logp).to(target.dtype)
+        return grad_z, grad_target, None
 
 
 class QuadraticLoss(torch.autograd.Function):
     r"""C = 1/(2n) Σ_x ‖y(x) − a(x)‖²  (Nielsen's eq. 6, the mean squared error cost).
 
-    Backward (shapes a, y: (n, *)): ∂C/∂a = (a − y) / n, and ∂C/∂y = (y − a) / n when asked for.
-    Written with differentiable ops on the saved inputs, so double backward works.
+    Backward (shapes a, y: (n, *)), g = grad_output:
+        ∇ₐC = g (a − y) / n,   ∂C/∂y = g (y − a) / n  when asked for.
+    Saved: a and y; the backward is written with differentiable ops on them, so double backward works.
     """
+
+    generate_vmap_rule = True
 
     @staticmethod
     def forward(a: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        return ((a - y) ** 2).sum() / (2 * a.shape[0])
+        return ((opmath(a) - opmath(y)) ** 2).sum().div(2 * a.shape[0]).to(a.dtype)
 
     @staticmethod
     def setup_context(ctx, inputs, output):
         ctx.save_for_backward(*inputs)
 
     @staticmethod
-    def backward(ctx, grad):
+    def backward(ctx, grad_output):
         a, y = ctx.saved_tensors
-        diff = grad * (a - y) / a.shape[0]
-        return (diff if ctx.needs_input_grad[0] else None), (-diff if ctx.needs_input_grad[1] else None)
+        diff = opmath(grad_output) * (opmath(a) - opmath(y)) / a.shape[0]
+        return (diff.to(a.dtype) if ctx.needs_input_grad[0] else None), (-diff.to(y.dtype) if ctx.needs_input_grad[1] else None)
+
+
+# PyTorch clamps log a and log(1 − a) at −100 (so a = 0 or 1 gives a finite cost) and the
+# denominator a(1 − a) of the gradient at 1e−12; the twin does the same, so do we.
+_LOG_FLOOR = -100.0
+_GRAD_EPS = 1e-12
+
+
+class BinaryCrossEntropy(torch.autograd.Function):
+    r"""C = −(1/n) Σ_x Σ_j [ y_j ln a_j + (1 − y_j) ln(1 − a_j) ]  (Nielsen, ch. 3, eq. 63).
+
+    For sigmoid outputs a = σ(z) this cost cures the quadratic cost's learning slowdown: with
+    BP1, δ^L = ∇ₐC ⊙ σ'(z^L) = (a − y)/n — the σ'(z) factor cancels.
+
+    Backward (shapes a, y: (n, *)), g = grad_output:
+        ∇ₐC   = g (a − y) / (a (1 − a)) / n      (denominator clamped at 1e−12, as PyTorch's)
+        ∂C/∂y = g (ln(1 − a) − ln a) / n         (logs clamped at −100)
+    Saved: a and y; differentiable ops on them, so double backward works.
+    """
+
+    generate_vmap_rule = True
+
+    @staticmethod
+    def forward(a: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        a_, y_ = opmath(a), opmath(y)
+        log_a = torch.log(a_).clamp_min(_LOG_FLOOR)
+        log_1ma = torch.log1p(-a_).clamp_min(_LOG_FLOOR)
+        return -(y_ * log_a + (1 - y_) * log_1ma).sum().div(a.shape[0]).to(a.dtype)
+
+    @staticmethod
+    def setup_context(ctx, inputs, output):
+        ctx.save_for_backward(*inputs)
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        a, y = ctx.saved_tensors
+        a_, y_ = opmath(a), opmath(y)
+        g = opmath(grad_output) / a.shape[0]
+        grad_a = grad_y = None
+        if ctx.needs_input_grad[0]:
+            grad_a = (g * (a_ - y_) / (a_ * (1 - a_)).clamp_min(_GRAD_EPS)).to(a.dtype)
+        if ctx.needs_input_grad[1]:
+            grad_y = (g * (torch.log1p(-a_).clamp_min(_LOG_FLOOR) - torch.log(a_).clamp_min(_LOG_FLOOR))).to(y.dtype)
+        return grad_a, grad_y
+
+
+def _index_targets(name: str, target: torch.Tensor, logits: torch.Tensor) -> None:
+    """Class indices: int64 (or uint8), as PyTorch's losses take them, shaped (n,), in [0, C)."""
+    if target.dtype not in (torch.int64, torch.uint8):
+        raise TypeError(
+            f"{name} must hold class indices as int64 (torch.long) or uint8, or class probabilities as floats, "
+            f"got dtype {target.dtype} (use target.long())"
+        )
+    class_targets(name, target, logits.shape[-1], tuple(logits.shape[:-1]))
+
+
+def _float_targets(name: str, target: torch.Tensor, output: torch.Tensor) -> None:
+    if target.shape != output.shape:
+        raise ValueError(
+            f"{name} holds per-class values, so it must have the output's shape {tuple(output.shape)}, got {tuple(target.shape)}"
+        )
+    if target.dtype != output.dtype:
+        raise TypeError(f"{name} has dtype {target.dtype} but input has dtype {output.dtype}; they must match")
+
+
+def _check_target(name: str, target: object, output: torch.Tensor) -> torch.Tensor:
+    """Common checks: a tensor on the output's device, indices or floats; returns it."""
+    check_tensor(name, target)
+    if target.device != output.device:
+        raise ValueError(f"{name} is on {target.device} but input is on {output.device}; they must be on one device")
+    if target.dtype == torch.bool or target.is_complex():
+        raise TypeError(f"{name} must be integer class indices or a float tensor, got dtype {target.dtype}")
+    return target
+
+
+def _target_rows(name: str, target: torch.Tensor, output: torch.Tensor) -> torch.Tensor:
+    """For the costs of outputs a (n, C): float targets as given, class indices as one-hot rows."""
+    _check_target(name, target, output)
+    if target.is_floating_point():
+        _float_targets(name, target, output)
+        return target
+    if output.dim() != 2:
+        raise ValueError(f"with class-index targets, input must be (N, C), got shape {tuple(output.shape)}")
+    _index_targets(name, target, output)
+    return _onehot(target.long(), output)
+
+
+def _to_float32_under_autocast(*tensors: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    """Autocast runs PyTorch's losses in float32; ours too."""
+    if autocast_dtype(tensors[0], lower=False) is None:
+        return tensors
+    return tuple(t.float() if t.is_floating_point() else t for t in tensors)
 
 
 def cross_entropy(input: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     r"""Softmax cross-entropy averaged over the batch, the twin of ``torch.nn.functional.cross_entropy``
-    with its defaults (``reduction='mean'``). Computed from log-sum-exp, never from log_softmax.
+    with its defaults (``reduction='mean'``), computed by a hand-written log-softmax (see :class:`CrossEntropy`).
 
     Args:
         input: logits z, (N, C) or unbatched (C,).
-        target: class indices (N,) / () in [0, C), or class probabilities shaped like ``input``.
+        target: class indices (N,) / () in [0, C), int64 or uint8; or class probabilities shaped like ``input``.
 
     Returns:
-        the scalar mean cost. (For float targets PyTorch also divides by N.)
+        the scalar mean cost (NaN for N = 0, as PyTorch's mean of nothing).
     """
     check_floating("input", input)
     check_rank("input", input, (1, 2), "logits (N, C) or unbatched (C,)")
-    y = _target_rows("target", target, input)
+    _check_target("target", target, input)
+    input, target = _to_float32_under_autocast(input, target)
+    by_index = not target.is_floating_point()
+    if by_index:
+        _index_targets("target", target, input)
+        target = target.long()
+    else:
+        _float_targets("target", target, input)
     if input.dim() == 1:
-        return CrossEntropy.apply(input.unsqueeze(0), y.unsqueeze(0))
-    return CrossEntropy.apply(input, y)
+        input, target = input.unsqueeze(0), target.unsqueeze(0)
+    with autocast_off(input):
+        loss, _ = CrossEntropy.apply(input, target, by_index)
+    return loss
 
 
 def quadratic_loss(input: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -123,13 +248,38 @@ def quadratic_loss(input: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
 
     Args:
         input: outputs a, (N, *) — typically sigmoid outputs (N, C).
-        target: float, shaped like ``input``; or integer class indices (N,) turned into one-hot rows
+        target: float, shaped like ``input``; or class indices (N,) turned into one-hot rows
             (then ``input`` must be (N, C)).
     """
     check_floating("input", input)
-    check_tensor("target", target)
     if input.dim() == 0:
         raise ValueError("input must be at least 1-D (N, *), got a 0-D tensor")
-    if not target.is_floating_point() and input.dim() != 2:
-        raise ValueError(f"with class-index targets, input must be (N, C), got shape {tuple(input.shape)}")
-    return QuadraticLoss.apply(input, _target_rows("target", target, input))
+    input, target = _to_float32_under_autocast(input, target) if isinstance(target, torch.Tensor) else (input, target)
+    y = _target_rows("target", target, input)
+    with autocast_off(input):
+        return QuadraticLoss.apply(input, y)
+
+
+def binary_cross_entropy(input: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    r"""Nielsen's cross-entropy cost for sigmoid outputs, C = −(1/n) Σ_x Σ_j [y ln a + (1 − y) ln(1 − a)].
+
+    Twin of ``torch.nn.functional.binary_cross_entropy(a, y, reduction='sum') / n`` (summed over the
+    output neurons, averaged over the n samples, as in the book).
+
+    Args:
+        input: outputs a in [0, 1], (N, *) — sigmoid outputs (N, C).
+        target: float in [0, 1] shaped like ``input``; or class indices (N,) turned into one-hot rows.
+    """
+    check_floating("input", input)
+    if input.dim() == 0:
+        raise ValueError("input must be at least 1-D (N, *), got a 0-D tensor")
+    input, target = _to_float32_under_autocast(input, target) if isinstance(target, torch.Tensor) else (input, target)
+    y = _target_rows("target", target, input)
+    if concrete(input) and input.numel():
+        lo, hi = (float(v) for v in input.detach().aminmax())
+        if not (0.0 <= lo and hi <= 1.0):  # NaN fails this too
+            raise ValueError(
+                f"input holds probabilities a (sigmoid outputs), so its values must lie in [0, 1], got values in [{lo}, {hi}]"
+            )
+    with autocast_off(input):
+        return BinaryCrossEntropy.apply(input, y)

@@ -1,4 +1,6 @@
-"""What the models share: checked choices and the weight-initialisation schemes."""
+"""What the models share: checked choices and the weight-initialisation schemes.
+
+Layers, activations and costs come from :func:`refnets.nn.op_set`, the one custom/builtin switch."""
 
 from __future__ import annotations
 
@@ -9,6 +11,7 @@ import torch
 from torch import nn
 
 INITS = ("torch", "normal", "scaled")
+# hidden activations a backprop-trained model may use (the step has no gradient: perceptrons only)
 ACTIVATIONS = ("sigmoid", "tanh", "relu")
 
 
@@ -17,11 +20,6 @@ def choice(name: str, value: object, options: Iterable[str]) -> str:
     if value not in options:
         raise ValueError(f"{name} must be one of {options}, got {value!r}")
     return value  # type: ignore[return-value]
-
-
-def make_activation(layers, name: str) -> nn.Module:
-    """A fresh activation module of the given ``layers`` namespace: sigmoid, tanh or relu."""
-    return {"sigmoid": layers.Sigmoid, "tanh": layers.Tanh, "relu": layers.ReLU}[choice("activation", name, ACTIVATIONS)]()
 
 
 @torch.no_grad()

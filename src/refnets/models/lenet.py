@@ -5,8 +5,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ..nn import OPS, layers
-from ._common import choice, initialise, make_activation
+from ..nn import op_set
+from ._common import ACTIVATIONS, choice, initialise
 
 POOLINGS = ("avg", "max")
 
@@ -36,20 +36,21 @@ class LeNet5(nn.Module):
         ops: str = "custom",
     ) -> None:
         super().__init__()
-        self.ops = choice("ops", ops, OPS)
+        S = op_set(ops)
+        self.ops = S.name
+        choice("activation", activation, ACTIVATIONS)
         choice("pooling", pooling, POOLINGS)
         self.num_classes, self.in_channels = num_classes, in_channels
-        L = layers(ops)
-        pool = L.AvgPool2d if pooling == "avg" else L.MaxPool2d
+        pool = S.AvgPool2d if pooling == "avg" else S.MaxPool2d
         self.features = nn.Sequential(
-            L.Conv2d(in_channels, 6, 5, padding=2), make_activation(L, activation), pool(2),
-            L.Conv2d(6, 16, 5), make_activation(L, activation), pool(2),
+            S.Conv2d(in_channels, 6, 5, padding=2), S.activation(activation), pool(2),
+            S.Conv2d(6, 16, 5), S.activation(activation), pool(2),
         )
         self.classifier = nn.Sequential(
-            L.Flatten(),
-            L.Linear(16 * 5 * 5, 120), make_activation(L, activation),
-            L.Linear(120, 84), make_activation(L, activation),
-            L.Linear(84, num_classes),
+            S.Flatten(),
+            S.Linear(16 * 5 * 5, 120), S.activation(activation),
+            S.Linear(120, 84), S.activation(activation),
+            S.Linear(84, num_classes),
         )
         initialise(self, init)
 

@@ -7,8 +7,8 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from ..nn import OPS, layers
-from ._common import choice, initialise, make_activation
+from ..nn import op_set
+from ._common import ACTIVATIONS, choice, initialise
 
 OUTPUTS = ("logits", "sigmoid")
 
@@ -40,17 +40,18 @@ class MLP(nn.Module):
         sizes = list(sizes)
         if len(sizes) < 2 or not all(isinstance(s, int) and s > 0 for s in sizes):
             raise ValueError(f"sizes must list at least two positive layer sizes (input first), got {sizes}")
-        self.ops = choice("ops", ops, OPS)
+        S = op_set(ops)
+        self.ops = S.name
+        choice("activation", activation, ACTIVATIONS)
         choice("output", output, OUTPUTS)
         self.sizes, self.num_classes = sizes, sizes[-1]
-        L = layers(ops)
-        modules: list[nn.Module] = [L.Flatten()]
+        modules: list[nn.Module] = [S.Flatten()]
         for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
-            modules.append(L.Linear(n_in, n_out))
+            modules.append(S.Linear(n_in, n_out))
             if i < len(sizes) - 2:
-                modules.append(make_activation(L, activation))
+                modules.append(S.activation(activation))
         if output == "sigmoid":
-            modules.append(L.Sigmoid())
+            modules.append(S.activation("sigmoid"))
         self.layers = nn.Sequential(*modules)
         initialise(self, init)
 

@@ -5,8 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ..nn import OPS, layers
-from ._common import choice
+from ..nn import op_set
 
 
 class Perceptron(nn.Module):
@@ -32,12 +31,12 @@ class Perceptron(nn.Module):
         super().__init__()
         if num_classes < 2:
             raise ValueError(f"num_classes must be at least 2, got {num_classes}")
-        self.ops = choice("ops", ops, OPS)
+        S = op_set(ops)
+        self.ops = S.name
         self.num_classes = num_classes
-        L = layers(ops)
-        self.flatten = L.Flatten()
-        self.linear = L.Linear(in_features, 1 if num_classes == 2 else num_classes)
-        self.step = L.Step()
+        self.flatten = S.Flatten()
+        self.linear = S.Linear(in_features, 1 if num_classes == 2 else num_classes)
+        self.step = S.activation("step")
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.step(self.linear(self.flatten(x)))

@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from types import SimpleNamespace
 
 import torch
 from torch import nn
 
 from .. import functional as RF
 
-__all__ = ["Linear", "Conv2d", "Sigmoid", "ReLU", "Tanh", "Step", "MaxPool2d", "AvgPool2d", "Flatten", "layers", "OPS"]
-
-OPS = ("custom", "builtin")
+__all__ = ["Linear", "Conv2d", "Sigmoid", "ReLU", "Tanh", "Step", "MaxPool2d", "AvgPool2d", "Flatten", "BuiltinStep"]
 
 
 class Linear(nn.Linear):
@@ -119,24 +116,3 @@ class AvgPool2d(_Pool2d):
 
 # Flattening is a reshape, not an op with a backward worth teaching: torch.nn's module is used as is.
 Flatten = nn.Flatten
-
-_CUSTOM = SimpleNamespace(
-    Linear=Linear, Conv2d=Conv2d, Sigmoid=Sigmoid, Tanh=Tanh, ReLU=ReLU, Step=Step,
-    MaxPool2d=MaxPool2d, AvgPool2d=AvgPool2d, Flatten=Flatten,
-)
-_BUILTIN = SimpleNamespace(
-    Linear=nn.Linear, Conv2d=nn.Conv2d, Sigmoid=nn.Sigmoid, Tanh=nn.Tanh, ReLU=nn.ReLU, Step=BuiltinStep,
-    MaxPool2d=nn.MaxPool2d, AvgPool2d=nn.AvgPool2d, Flatten=nn.Flatten,
-)
-
-
-def layers(ops: str) -> SimpleNamespace:
-    """The layer classes for ``ops='custom'`` (refnets' hand-written ops) or ``ops='builtin'`` (torch.nn).
-
-    Both namespaces hold the same names with the same constructor arguments and parameter shapes.
-    """
-    if ops == "custom":
-        return _CUSTOM
-    if ops == "builtin":
-        return _BUILTIN
-    raise ValueError(f"ops must be one of {OPS}, got {ops!r}")
