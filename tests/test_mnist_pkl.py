@@ -1,0 +1,167 @@
+"""Nielsen's mnist.pkl.gz as a source of data=mnist: decoding, both splits, and refusal of bad files.
+
+Every file here is written by the test (a few images, pickled as the book's file is); the real file
+is used by tests/test_recipes.py."""
+
+from __future__ import annotations
+
+import gzip
+import os
+import pickle
+
+import numpy as np
+import pytest
+import torch
+
+from helpers import write_idx
+from refnets.data import CorruptDatasetError, MNISTDataModule
+from refnets.data import mnist as mnist_module
+from refnets.data.mnist_pkl import CorruptFileError, read_mnist_pkl
+
+SIZES = {"training": 50, "validation": 10, "test": 20}
+
+
+def nielsen_sets(seed: int = 0):
+    """Three (images, labels) pairs as in the book's file: float32 pixel/256 (n, 784), int64 labels."""
+    rng = np.random.default_rng(seed)
+    sets = []
+    for n in SIZES.values():
+        pixels = rng.integers(0, 256, size=(n, 784))
+        sets.append(((pixels / 256.0).astype(np.float32), rng.integers(0, 10, size=n).astype(np.int64)))
+    return tuple(sets)
+
+
+def write_pkl(path, obj, protocol: int = 2) -> None:
+    with gzip.open(path, "wb") as f:
+        pickle.dump(obj, f, protocol=protocol)
+
+
+def datamodule(data_dir, **kwargs) -> MNISTDataModule:
+    dm = MNISTDataModule("mnist", data_dir=str(data_dir), download=False, **{"val_size": 10, "batch_size": 8, **kwargs})
+    dm.prepare_data()
+    dm.setup()
+    return dm
+
+
+@pytest.fixture(autouse=True)
+def no_system_mnist(monkeypatch):
+    monkeypatch.setitem(mnist_module.SYSTEM_DIRS, "mnist", ())
+
+
+@pytest.mark.parametrize("folder", ["data", "data/MNIST"])
+def test_pickle_decodes_to_the_exact_pixels_and_nielsen_split(tmp_path, folder):
+    """value × 256 gives back every pixel exactly; the Nielsen split is the file's own three sets."""
+    sets = nielsen_sets()
+    (tmp_path / folder).mkdir(parents=True)
+    write_pkl(tmp_path / folder / "mnist.pkl.gz", sets)
+    dm = datamodule(tmp_path / "data", split="nielsen")
+    for split, (images, labels) in zip(("train", "val", "test"), sets):
+        served = dm.splits[split]
+        assert served.inputs.dtype == torch.uint8 and served.inputs.shape == (len(labels), 1, 28, 28)
+        assert torch.equal(served.inputs.reshape(len(labels), 784).long(), torch.from_numpy(images * 256).long())
+        assert torch.equal(served.targets, torch.from_numpy(labels))
+    # decoded once into MNIST's IDX files, which later runs read without the pickle
+    (tmp_path / folder / "mnist.pkl.gz").unlink()
+    again = datamodule(tmp_path / "data", split="nielsen")
+    assert torch.equal(again.splits["train"].inputs, dm.splits["train"].inputs)
+
+
+def test_standard_split_draws_validation_from_all_training_images(tmp_path):
+    """split=standard: the 60 (here) training images, val_size of them held out under the seed; same test set."""
+    sets = nielsen_sets()
+    (tmp_path / "data").mkdir()
+    write_pkl(tmp_path / "data" / "mnist.pkl.gz", sets)
+    nielsen, standard = datamodule(tmp_path / "data", split="nielsen"), datamodule(tmp_path / "data", split="standard", seed=3)
+    all_train = torch.cat([nielsen.splits["train"].inputs, nielsen.splits["val"].inputs])
+    order = torch.randperm(60, generator=torch.Generator().manual_seed(3))
+    assert torch.equal(standard.splits["val"].inputs, all_train[order[:10]])
+    assert torch.equal(standard.splits["train"].inputs, all_train[order[10:]])
+    assert torch.equal(standard.splits["test"].inputs, nielsen.splits["test"].inputs)
+
+
+@pytest.mark.parametrize("split", ["nielsen", "standard"])
+def test_idx_files_serve_both_splits(tmp_path, split):
+    images, labels = write_idx(tmp_path / "data", n_train=60, n_test=20)
+    dm = datamodule(tmp_path / "data", split=split, seed=0)
+    if split == "nielsen":
+        assert torch.equal(dm.splits["val"].inputs[:, 0], images[50:]) and torch.equal(dm.splits["train"].targets, labels[:50])
+    else:
+        order = torch.randperm(60, generator=torch.Generator().manual_seed(0))
+        assert torch.equal(dm.splits["val"].targets, labels[order[:10]])
+
+
+def test_unknown_split_is_named():
+    with pytest.raises(ValueError, match=r"split must be one of \('nielsen', 'standard'\), got 'lecun'"):
+        MNISTDataModule("mnist", split="lecun")
+
+
+class RunsCode:
+    """A pickle payload that calls os.system when loaded by an unrestricted unpickler."""
+
+    def __reduce__(self):
+        return (os.system, ("touch pwned",))
+
+
+def test_a_pickle_naming_any_other_global_is_refused(tmp_path, monkeypatch):
+    """The malicious file is refused before anything runs, and the error names the file and the global."""
+    monkeypatch.chdir(tmp_path)
+    sets = nielsen_sets()
+    write_pkl(tmp_path / "mnist.pkl.gz", (sets[0], sets[1], (RunsCode(), sets[2][1])))
+    with pytest.raises(CorruptDatasetError, match=r"(?s)mnist\.pkl\.gz.*refused global (posix|os|nt)\.system"):
+        datamodule(tmp_path)
+    assert not (tmp_path / "pwned").exists()
+    # control: the same file does run the code through plain pickle, so the refusal is what prevented it
+    with gzip.open(tmp_path / "mnist.pkl.gz", "rb") as f:
+        pickle.load(f)
+    assert (tmp_path / "pwned").exists()
+
+
+def test_an_object_array_is_refused(tmp_path):
+    """An object array would unpickle arbitrary objects from inside the array: refused by its dtype."""
+    sets = nielsen_sets()
+    write_pkl(tmp_path / "mnist.pkl.gz", (sets[0], sets[1], (sets[2][0].astype(object), sets[2][1])))
+    with pytest.raises(CorruptFileError, match=r"refused an object array"):
+        read_mnist_pkl(tmp_path / "mnist.pkl.gz")
+
+
+def test_a_truncated_file_is_named(tmp_path):
+    write_pkl(tmp_path / "mnist.pkl.gz", nielsen_sets())
+    whole = (tmp_path / "mnist.pkl.gz").read_bytes()
+    (tmp_path / "mnist.pkl.gz").write_bytes(whole[: len(whole) // 2])
+    with pytest.raises(CorruptDatasetError, match=rf"{tmp_path / 'mnist.pkl.gz'} is not a readable mnist.pkl.gz \(EOFError"):
+        datamodule(tmp_path)
+    assert not (tmp_path / "MNIST" / "raw" / "train-images-idx3-ubyte").exists()  # nothing half-decoded is cached
+
+
+@pytest.mark.parametrize(
+    "content, pattern",
+    [
+        (b"not a gzip file at all", r"is not a readable mnist.pkl.gz \(BadGzipFile"),
+        ("pickle", r"does not hold three \(images, labels\) pairs"),
+        ("pixels", r"the test set's images must hold pixel/256"),
+        ("shape", r"the training set's images must be a float array \(n, 784\), got float32 \(50, 783\)"),
+        ("labels", r"the validation set's labels must be digits 0…9, got \d…10"),
+    ],
+    ids=["not-gzip", "wrong-structure", "not-pixel-over-256", "wrong-shape", "bad-label"],
+)
+def test_a_wrong_file_is_named_with_what_is_wrong(tmp_path, content, pattern):
+    path = tmp_path / "mnist.pkl.gz"
+    (train, val, test) = nielsen_sets()
+    if isinstance(content, bytes):
+        path.write_bytes(content)
+    else:
+        obj = {
+            "pickle": {"train": train},
+            "pixels": (train, val, (test[0] + np.float32(0.001), test[1])),
+            "shape": ((train[0][:, :783], train[1]), val, test),
+            "labels": (train, (val[0], np.where(np.arange(10) == 3, 10, val[1])), test),
+        }[content]
+        write_pkl(path, obj)
+    with pytest.raises(CorruptDatasetError, match=pattern) as err:
+        datamodule(tmp_path)
+    assert str(path) in str(err.value)
+
+
+def test_missing_mnist_lists_the_pickle_among_the_sources(tmp_path):
+    with pytest.raises(mnist_module.DatasetNotFoundError, match=r"(?s)mnist\.pkl\.gz \(Nielsen's file\).*put Nielsen's mnist\.pkl\.gz in"):
+        datamodule(tmp_path / "empty")

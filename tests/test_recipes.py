@@ -1,0 +1,99 @@
+"""Every shipped experiment converges, and its ops=custom and ops=builtin runs of one seed agree.
+
+Converges: the training loss of the last epoch is below the first and within 10 % (or 0.01) of the
+lowest epoch's; the final epoch's validation accuracy is within 1 point of the best epoch's.
+Agree: the per-step training loss of the first 200 steps within 1e-3 relative (1e-6 absolute, for
+losses that reach ~0), and the validation accuracy of every epoch within 0.5 points. An unstable
+recipe fails the second as surely as the first: rounding differences between the two op sets are
+~1e-7, and only a recipe that amplifies them parts the curves.
+
+The experiments on MNIST-sized data run a short version (fewer epochs) to keep CI short, the rest
+run as shipped. The short MNIST runs are also the CI's reproduction check: final-epoch test accuracy
+at a bar stated for the short run (below the full recipe's bar, which the README's table reports from
+full runs), and the builtin twin within 0.3 points. Real data is needed for those (skipped with the
+reason where absent).
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from helpers import options
+from recipes import FASHION_REASON, MNIST_REASON, REAL_DATA, have_fashion_mnist, have_mnist, run_curves, settles
+
+needs_mnist = pytest.mark.skipif(not have_mnist(), reason=MNIST_REASON)
+needs_fashion = pytest.mark.skipif(not have_fashion_mnist(), reason=FASHION_REASON)
+
+# Short versions: fewer epochs (a cosine schedule still anneals over the run's own length). Without the
+# best-checkpoint callback, the test set is scored by the final epoch's weights.
+FINAL_EPOCH = ["callbacks.model_checkpoint=null", *REAL_DATA]
+SHORT_LENET = ["trainer.max_epochs=2", *FINAL_EPOCH]
+# Nielsen's ch. 1 recipe stalls for some seeds (saturated sigmoid outputs under the quadratic cost);
+# in a stall the escape time hangs on single roundings, so custom and builtin part (measured:
+# nielsen_ch1_100 with seed 42 after 3 epochs, 72.6 → 75.3 % custom vs 82.7 → 85.8 % builtin
+# validation accuracy). The check runs seed 1, the first of the experiments' seed list; the README
+# reports the stalls. Ch. 3's cost cures the stall, so nielsen_ch3 runs with the default seed.
+SHORT_NIELSEN = ["trainer.max_epochs=3", *FINAL_EPOCH]
+SHORT_NIELSEN_CH1 = [*SHORT_NIELSEN, "seed=1"]
+
+# experiment → (overrides of its short version, marks, final-epoch test accuracy the short run must reach)
+RECIPES = {
+    "lenet5_digits": ([], [], None),
+    "lenet5_mnist": (SHORT_LENET, [needs_mnist], 0.98),
+    "lenet5_classic_mnist": (SHORT_LENET, [needs_mnist], 0.98),
+    # Known failure: ReLU + max-pooling on Fashion-MNIST amplify float32 rounding faster than on MNIST; the
+    # training losses part by 1e-3 at step 165 (0.66 % by step 200), validation accuracy within 0.04
+    # points; halving η only moves it to step ~190. strict: the day it passes, the marker must go.
+    "lenet5_fashion": (SHORT_LENET, [needs_fashion, pytest.mark.xfail(strict=True, reason="custom/builtin losses part by 1e-3 at step ~165 (see RECIPES)")], None),
+    "nielsen_ch1": (SHORT_NIELSEN_CH1, [needs_mnist], 0.92),
+    # Stalls on seeds 1 and 42 alike for its first 3 epochs (74 % test, custom and builtin together on seed 1):
+    # no short-run bar; the twin agreement is still checked.
+    "nielsen_ch1_100": (SHORT_NIELSEN_CH1, [needs_mnist], None),
+    "nielsen_ch3": (SHORT_NIELSEN, [needs_mnist], 0.96),
+    "lr_sweep": ([], [], None),  # its own η = 3.0; the sweep's 0.03 and 30 are the slide's failures, on purpose
+    "mlp_moons": ([], [], None),
+    "mlp_xor": ([], [], None),
+    "perceptron_blobs": ([], [], None),
+    "perceptron_xor": ([], [], None),
+}
+# Custom vs builtin final-epoch test accuracy: within 0.3 points, except nielsen_ch1, whose η = 3.0 on
+# mini-batches of 10 moves the accuracy by up to 0.3 points from one epoch to the next (seed 1,
+# validation accuracy over epochs 20–30: 95.17–95.50 %); once the two runs decorrelate (step ~975 of seed 1) they differ like two such
+# epochs (measured after 3 epochs: 92.80 % custom, 93.27 % builtin; validation within 0.29 points).
+TWIN_TOLERANCE = {"nielsen_ch1": 0.005}
+# The perceptron rule on XOR cycles for ever (no line separates the classes): the lesson of the
+# experiment, so it is held to the custom/builtin agreement only.
+NEVER_SETTLES = {"perceptron_xor"}
+
+
+def test_every_experiment_has_a_recipe_check():
+    assert sorted(RECIPES) == options("experiment")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("experiment", [pytest.param(name, marks=marks) for name, (_, marks, _) in RECIPES.items()])
+def test_experiment_converges_and_custom_and_builtin_agree(experiment, tmp_path):
+    short, _, bar = RECIPES[experiment]
+    test = f"test={bar is not None}"
+    runs = {ops: run_curves([f"experiment={experiment}", f"ops={ops}", test, *short], tmp_path / ops) for ops in ("custom", "builtin")}
+    custom, builtin = runs["custom"], runs["builtin"]
+    steps = min(200, len(builtin.step_loss))
+    assert steps >= min(200, len(custom.step_loss)) > 0
+    torch.testing.assert_close(
+        torch.tensor(custom.step_loss[:steps]), torch.tensor(builtin.step_loss[:steps]), rtol=1e-3, atol=1e-6,
+        msg=lambda m: f"{experiment}: the custom and builtin training losses part within the first {steps} steps\n{m}",
+    )
+    gaps = [abs(c - b) for c, b in zip(custom.val_acc, builtin.val_acc, strict=True)]
+    assert max(gaps) <= 0.005, f"{experiment}: validation accuracy per epoch differs by up to {max(gaps):.4f} (custom {custom.val_acc}, builtin {builtin.val_acc})"
+    if experiment in NEVER_SETTLES:
+        return
+    for ops, curves in runs.items():
+        assert settles(curves.epoch_loss), f"{experiment} ops={ops}: the training loss per epoch does not settle: {curves.epoch_loss}"
+        best, final = max(curves.val_acc), curves.val_acc[-1]
+        assert final >= best - 0.01, f"{experiment} ops={ops}: final-epoch val acc {final:.4f} is more than 1 point below the best {best:.4f}"
+    if bar is not None:
+        accuracy = {ops: curves.summary["metrics"]["test/acc"] for ops, curves in runs.items()}
+        assert accuracy["custom"] >= bar, f"{experiment} (short: {short}): final-epoch test acc {accuracy['custom']:.4f} < {bar}"
+        twin = TWIN_TOLERANCE.get(experiment, 0.003)
+        assert abs(accuracy["custom"] - accuracy["builtin"]) <= twin, f"{experiment}: custom and builtin test acc differ by more than {twin}: {accuracy}"
