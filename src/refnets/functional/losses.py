@@ -122,9 +122,10 @@ class QuadraticLoss(torch.autograd.Function):
 
 
 # PyTorch clamps log a and log(1 − a) at −100 (so a = 0 or 1 gives a finite cost) and the
-# denominator a(1 − a) of the gradient at 1e−12; the twin does the same, so do we.
+# denominator a(1 − a) of the gradient at 1e−12 — a float32 constant in its kernel, so 1e−12 rounded
+# to float32 (9.9999999600e−13); the twin does the same, so do we, to the last bit.
 _LOG_FLOOR = -100.0
-_GRAD_EPS = 1e-12
+_GRAD_EPS = float(torch.tensor(1e-12, dtype=torch.float32))
 
 
 class BinaryCrossEntropy(torch.autograd.Function):

@@ -9,7 +9,8 @@ __all__ = ["builtin_quadratic_loss", "builtin_binary_cross_entropy"]
 
 
 def _onehot_like(input: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    return target if target.is_floating_point() else F.one_hot(target, input.shape[-1]).to(input.dtype)
+    # scatter rather than F.one_hot, which reads the indices' values (impossible under vmap)
+    return target if target.is_floating_point() else torch.zeros_like(input).scatter(1, target.long().unsqueeze(1), 1.0)
 
 
 def builtin_quadratic_loss(input: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
