@@ -12,7 +12,7 @@ from helpers import compose_train
 from refnets.cli.train import train
 from refnets.data.mnist import IDX_FILES, PKL_NAME
 
-QUIET = ["callbacks.progress_bar=null", "+trainer.enable_model_summary=false", "callbacks.lr_monitor=null"]
+QUIET = ["callbacks.progress_bar=null", "++trainer.enable_model_summary=false", "callbacks.lr_monitor=null"]
 
 # Where the real data is: the folder .ci/run puts mnist.pkl.gz in (the repository's data/, or $REFNETS_DATA_DIR).
 DATA_DIR = Path(os.environ.get("REFNETS_DATA_DIR", Path(__file__).resolve().parents[1] / "data"))

@@ -6,7 +6,7 @@ import pytest
 import torch
 from hydra.utils import instantiate
 
-from helpers import compose_train, options
+from helpers import CONF, compose_train, options
 from refnets.cli.train import ConfigError, check_accelerator
 
 GROUPS = ["model", "data", "trainer", "logger", "optimizer", "scheduler", "callbacks", "experiment"]
@@ -54,3 +54,18 @@ def test_ops_flag_reaches_every_layer(tmp_path):
     builtin = instantiate(compose_train(["ops=builtin"], tmp_path).model).net
     assert any(isinstance(m, rnn.Conv2d) for m in custom.modules())
     assert not any(type(m).__module__.startswith("refnets.nn") for m in builtin.modules())
+
+
+def test_lenet5_config_defaults_are_the_models():
+    """conf/model/lenet5.yaml spells out LeNet5's defaults so they can be overridden from the terminal;
+    they must be the code's, never a second, different default."""
+    import inspect
+
+    from omegaconf import OmegaConf
+
+    from refnets.models import LeNet5
+
+    node = OmegaConf.load(CONF / "model" / "lenet5.yaml").net
+    signature = inspect.signature(LeNet5).parameters
+    for key in ("activation", "pooling", "num_classes", "in_channels", "init"):
+        assert node[key] == signature[key].default, key
