@@ -60,7 +60,9 @@ def run_curves(overrides: list[str], output_dir: Path, every_step: bool = True) 
     """Train (and test) with a CSV logger, logging the training loss at every step when ``every_step``."""
     log_every = ["trainer.log_every_n_steps=1"] if every_step else []
     summary = train(compose_train([*overrides, "logger=csv", *log_every, *QUIET], output_dir))
-    columns = read_csv(output_dir / "csv" / "metrics.csv")
+    # logger=csv writes csv/<start time>/metrics.csv (a resumed run gets a file of its own); one run here
+    (path,) = sorted(output_dir.glob("csv/*/metrics.csv"))
+    columns = read_csv(path)
     values = {key: [v for _, v in column] for key, column in columns.items()}
     return Curves(values.get("train/loss_step", []), values["train/loss_epoch"], values["val/acc"], summary)
 
