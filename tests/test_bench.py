@@ -95,7 +95,7 @@ def test_epoch_falls_back_to_synthetic_data_of_fashion_mnists_size(monkeypatch, 
     cfg, data = epoch.compose_recipe("custom", tmp_path, quick=False)
     assert data.startswith("synthetic (Fashion-MNIST's files not found; 60000 + 10000")
     datamodule = instantiate(cfg.data)
-    assert isinstance(datamodule, epoch.SyntheticFashionMNIST) and datamodule.batch_size == 64
+    assert isinstance(datamodule, epoch.SyntheticFashionMNIST) and datamodule.batch_size == 32
     (x, y), (x_test, y_test) = datamodule.load()
     assert x.shape == (60000, 1, 28, 28) and x.dtype == torch.uint8 and x_test.shape == (10000, 1, 28, 28)
 

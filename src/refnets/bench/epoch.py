@@ -1,6 +1,6 @@
 """One Fashion-MNIST-sized epoch, as a user feels it: ``epoch.lenet5`` and ``overhead.lightning``.
 
-Both run the ``lenet5_fashion`` recipe (LeNet-5 relu/max-pool, batch 64, Adam) composed from conf/
+Both run the ``lenet5_fashion`` recipe (LeNet-5 relu/max-pool, batch 32, Adam) composed from conf/
 exactly as refnets-train composes it. refnets-train's path is the recipe's own objects — the
 datamodule, the Classifier, a Lightning Trainer with the recipe's loggers and callbacks — and the
 time is that of the training loop (first batch fetched to last batch done: data path, steps,
@@ -36,7 +36,7 @@ from ..nn import loss_function
 
 RECIPE = "lenet5_fashion"
 FASHION_MNIST = {"train": 60000, "test": 10000}  # the real set's sizes, which synthetic data copies
-QUICK = {"train": 6 * 64 + 64, "test": 64, "val": 64}  # --quick: six steps of the recipe's batch of 64
+QUICK = {"train": 6 * 32 + 64, "test": 64, "val": 64}  # --quick: six steps of the recipe's batch of 32
 
 
 class SyntheticFashionMNIST(MNISTDataModule):

@@ -17,7 +17,7 @@ from .timing import calls_per_sample, interleaved, stopwatch, summary, synchroni
 
 # id → (target, what) of the epoch cases, measured by .epoch
 EPOCHS = {
-    "epoch.lenet5": (1.10, "one Fashion-MNIST-sized epoch of the lenet5_fashion recipe (LeNet-5 relu/max-pool, batch 64, Adam) "
+    "epoch.lenet5": (1.10, "one Fashion-MNIST-sized epoch of the lenet5_fashion recipe (LeNet-5 relu/max-pool, batch 32, Adam) "
                            "through refnets-train's path (Lightning, datamodule, logging): ops=custom vs ops=builtin"),
     "overhead.lightning": (1.10, "the same epoch with ops=builtin: refnets-train's path vs a plain PyTorch loop doing the same work "
                                  "(same data in memory, same logging frequency)"),
