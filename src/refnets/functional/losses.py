@@ -211,7 +211,17 @@ def _to_float32_under_autocast(*tensors: torch.Tensor) -> tuple[torch.Tensor, ..
     """Autocast runs PyTorch's losses in float32; ours too."""
     if autocast_dtype(tensors[0], lower=False) is None:
         return tensors
-    return tuple(t.float() if t.is_floating_point() else t for t in tensors)
+    return tuple(t.float() if isinstance(t, torch.Tensor) and t.is_floating_point() else t for t in tensors)
+
+
+def _outputs_and_target_rows(input: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The checks and casts the costs of outputs a (N, *) share: a floating, at least 1-D input;
+    float32 under autocast; the target as float rows shaped like the input (see ``_target_rows``)."""
+    check_floating("input", input)
+    if input.dim() == 0:
+        raise ValueError("input must be at least 1-D (N, *), got a 0-D tensor")
+    input, target = _to_float32_under_autocast(input, target)
+    return input, _target_rows("target", target, input)
 
 
 def cross_entropy(input: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -252,11 +262,7 @@ def quadratic_loss(input: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         target: float, shaped like ``input``; or class indices (N,) turned into one-hot rows
             (then ``input`` must be (N, C)).
     """
-    check_floating("input", input)
-    if input.dim() == 0:
-        raise ValueError("input must be at least 1-D (N, *), got a 0-D tensor")
-    input, target = _to_float32_under_autocast(input, target) if isinstance(target, torch.Tensor) else (input, target)
-    y = _target_rows("target", target, input)
+    input, y = _outputs_and_target_rows(input, target)
     with autocast_off(input):
         return QuadraticLoss.apply(input, y)
 
@@ -271,11 +277,7 @@ def binary_cross_entropy(input: torch.Tensor, target: torch.Tensor) -> torch.Ten
         input: outputs a in [0, 1], (N, *) — sigmoid outputs (N, C).
         target: float in [0, 1] shaped like ``input``; or class indices (N,) turned into one-hot rows.
     """
-    check_floating("input", input)
-    if input.dim() == 0:
-        raise ValueError("input must be at least 1-D (N, *), got a 0-D tensor")
-    input, target = _to_float32_under_autocast(input, target) if isinstance(target, torch.Tensor) else (input, target)
-    y = _target_rows("target", target, input)
+    input, y = _outputs_and_target_rows(input, target)
     if concrete(input) and input.numel():
         lo, hi = (float(v) for v in input.detach().aminmax())
         if not (0.0 <= lo and hi <= 1.0):  # NaN fails this too
