@@ -14,6 +14,7 @@ import torch
 import torch.nn.functional as F
 
 from ._dtypes import autocast_dtype, autocast_off
+from ._function import Function
 from ._validation import (
     check_floating,
     check_non_negative,
@@ -84,19 +85,17 @@ def _col2im(
         for j in range(kw):
             rows = slice(i * dh, i * dh + sh * (h_out - 1) + 1, sh)
             columns = slice(j * dw, j * dw + sw * (w_out - 1) + 1, sw)
-            x[:, :, rows, columns] += cols[:, :, i, j]
+            x[:, :, rows, columns].add_(cols[:, :, i, j])  # in place on the view (``x[...] += `` would copy it back)
     return x
 
 
-class Im2col(torch.autograd.Function):
+class Im2col(Function):
     r"""cols = im2col(x) as a differentiable op; its backward is its adjoint, col2im.
 
     Both are linear maps and each is the other's transpose, so ∂C/∂x = col2im(∂C/∂cols) and, the
     other way round, ∂C/∂cols = im2col(∂C/∂x): derivatives of any order stay hand-written.
     Shapes as :func:`_im2col`.
     """
-
-    generate_vmap_rule = True
 
     @staticmethod
     def forward(x, kernel, stride, dilation):
@@ -109,13 +108,11 @@ class Im2col(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, grad_output):
-        return Col2im.apply(grad_output, ctx.size, *ctx.conf), None, None, None
+        return Col2im.call(grad_output, ctx.size, *ctx.conf), None, None, None
 
 
-class Col2im(torch.autograd.Function):
+class Col2im(Function):
     r"""x = col2im(cols) as a differentiable op; its backward is its adjoint, im2col. Shapes as :func:`_col2im`."""
-
-    generate_vmap_rule = True
 
     @staticmethod
     def forward(cols, size, kernel, stride, dilation):
@@ -128,7 +125,7 @@ class Col2im(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, grad_output):
-        return Im2col.apply(grad_output, *ctx.conf), None, None, None, None
+        return Im2col.call(grad_output, *ctx.conf), None, None, None, None
 
 
 def im2col(x: torch.Tensor, kernel: tuple[int, int], stride: tuple[int, int], dilation: tuple[int, int]) -> torch.Tensor:
@@ -136,7 +133,7 @@ def im2col(x: torch.Tensor, kernel: tuple[int, int], stride: tuple[int, int], di
 
     Differentiable, with col2im as its hand-written backward (:class:`Im2col`). No padding: pad first.
     """
-    return Im2col.apply(x, kernel, stride, dilation)
+    return Im2col.call(x, kernel, stride, dilation)
 
 
 def col2im(
@@ -150,7 +147,7 @@ def col2im(
 
     Differentiable, with im2col as its hand-written backward (:class:`Col2im`).
     """
-    return Col2im.apply(cols, size, kernel, stride, dilation)
+    return Col2im.call(cols, size, kernel, stride, dilation)
 
 
 def pad2d(x: torch.Tensor, padding: Padding4, value: float = 0.0) -> torch.Tensor:
@@ -162,7 +159,7 @@ def unpad2d(x: torch.Tensor, padding: Padding4) -> torch.Tensor:
     return x[..., top : x.shape[-2] - bottom, left : x.shape[-1] - right]
 
 
-class Conv2d(torch.autograd.Function):
+class Conv2d(Function):
     r"""z = W ⋆ a + b by im2col + GEMM, for g groups.
 
     Shapes (K = C_in/g · k_h · k_w, L = H_out · W_out):
@@ -187,8 +184,6 @@ class Conv2d(torch.autograd.Function):
     every term of the second derivative is there.
     """
 
-    generate_vmap_rule = True
-
     @staticmethod
     def forward(a, weight, bias, stride, padding, dilation, groups):
         n, _, h, w = a.shape
@@ -208,6 +203,7 @@ class Conv2d(torch.autograd.Function):
         a, weight, bias, stride, padding, dilation, groups = inputs
         _, cols = output
         ctx.mark_non_differentiable(cols)
+        ctx.set_materialize_grads(False)  # else every backward first fills a zero ∂C/∂cols as large as the columns
         ctx.save_for_backward(a, weight, cols)
         ctx.has_bias = bias is not None
         ctx.padded_size = (a.shape[2] + padding[2] + padding[3], a.shape[3] + padding[0] + padding[1])
@@ -215,6 +211,8 @@ class Conv2d(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, delta, _grad_cols):  # grad_output = δ = ∂C/∂z
+        if delta is None:  # no gradient reached the output (grads are not materialised: see setup_context)
+            return None, None, None, None, None, None, None
         a, weight, cols = ctx.saved_tensors
         stride, padding, dilation, groups = ctx.conf
         c_out, c_in_g, kh, kw = weight.shape
@@ -324,5 +322,5 @@ def conv2d(
             f"{padded} (input {tuple(input.shape)}, padding {padding!r})"
         )
     with autocast_off(input):
-        z, _ = Conv2d.apply(a, weight, bias, stride_, padding_, dilation_, groups)
+        z, _ = Conv2d.call(a, weight, bias, stride_, padding_, dilation_, groups)
     return z if batched else z.squeeze(0)

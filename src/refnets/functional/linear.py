@@ -7,12 +7,13 @@ import math
 import torch
 
 from ._dtypes import autocast_dtype, autocast_off
+from ._function import Function
 from ._validation import check_floating, check_rank, check_same_dtype_device
 
 __all__ = ["linear", "Linear"]
 
 
-class Linear(torch.autograd.Function):
+class Linear(Function):
     r"""z = a Wᵀ + b over a batch flattened to M rows.
 
     Forward (one GEMM, the bias folded in by addmm):
@@ -29,8 +30,6 @@ class Linear(torch.autograd.Function):
     Saved: a and W (the twin saves the same). Autograd checks their version counters, and the
     backward is GEMMs on them, so double backward works.
     """
-
-    generate_vmap_rule = True
 
     @staticmethod
     def forward(a: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
@@ -95,5 +94,5 @@ def linear(input: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None 
             raise ValueError(f"bias must have shape ({out_features},) to match weight {tuple(weight.shape)}, got {tuple(bias.shape)}")
     lead = input.shape[:-1]
     with autocast_off(input):
-        z = Linear.apply(input.reshape(math.prod(lead), in_features), weight, bias)
+        z = Linear.call(input.reshape(math.prod(lead), in_features), weight, bias)
     return z.reshape(*lead, out_features)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import torch
 
 from ._dtypes import autocast_dtype, autocast_off, opmath
+from ._function import Function
 from ._validation import check_floating, check_rank, check_tensor, class_targets, concrete
 
 __all__ = ["cross_entropy", "quadratic_loss", "binary_cross_entropy", "CrossEntropy", "QuadraticLoss", "BinaryCrossEntropy"]
@@ -36,7 +37,7 @@ def _onehot(target: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
     return torch.zeros_like(like).scatter(1, target.unsqueeze(1), 1.0)
 
 
-class CrossEntropy(torch.autograd.Function):
+class CrossEntropy(Function):
     r"""C = −(1/n) Σ_x Σ_j y_xj log softmax(z_x)_j, the cross-entropy of softmax outputs.
 
     With class indices t (n,) it is −(1/n) Σ_x log softmax(z_x)_{t_x}: the target entry is taken
@@ -56,8 +57,6 @@ class CrossEntropy(torch.autograd.Function):
     derivatives see p's dependence on z.
     """
 
-    generate_vmap_rule = True
-
     @staticmethod
     def forward(z: torch.Tensor, target: torch.Tensor, by_index: bool):
         logp = _log_softmax(opmath(z))
@@ -72,11 +71,14 @@ class CrossEntropy(torch.autograd.Function):
         z, target, by_index = inputs
         _, logp = output
         ctx.mark_non_differentiable(logp)
+        ctx.set_materialize_grads(False)  # no zero-filled ∂C/∂(log p) for the backward to ignore
         ctx.save_for_backward(z, target, logp)
         ctx.by_index = by_index
 
     @staticmethod
     def backward(ctx, grad_output, _grad_logp):
+        if grad_output is None:  # no gradient reached the output (grads are not materialised: see setup_context)
+            return None, None, None
         z, target, logp = ctx.saved_tensors
         if torch.is_grad_enabled():  # double backward: rebuild log p as a function of z
             logp = _log_softmax(opmath(z))
@@ -96,15 +98,13 @@ class CrossEntropy(torch.autograd.Function):
         return grad_z, grad_target, None
 
 
-class QuadraticLoss(torch.autograd.Function):
+class QuadraticLoss(Function):
     r"""C = 1/(2n) Σ_x ‖y(x) − a(x)‖²  (Nielsen's eq. 6, the mean squared error cost).
 
     Backward (shapes a, y: (n, *)), g = grad_output:
         ∇ₐC = g (a − y) / n,   ∂C/∂y = g (y − a) / n  when asked for.
     Saved: a and y; the backward is written with differentiable ops on them, so double backward works.
     """
-
-    generate_vmap_rule = True
 
     @staticmethod
     def forward(a: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -128,7 +128,7 @@ _LOG_FLOOR = -100.0
 _GRAD_EPS = float(torch.tensor(1e-12, dtype=torch.float32))
 
 
-class BinaryCrossEntropy(torch.autograd.Function):
+class BinaryCrossEntropy(Function):
     r"""C = −(1/n) Σ_x Σ_j [ y_j ln a_j + (1 − y_j) ln(1 − a_j) ]  (Nielsen, ch. 3, eq. 63).
 
     For sigmoid outputs a = σ(z) this cost cures the quadratic cost's learning slowdown: with
@@ -139,8 +139,6 @@ class BinaryCrossEntropy(torch.autograd.Function):
         ∂C/∂y = g (ln(1 − a) − ln a) / n         (logs clamped at −100)
     Saved: a and y; differentiable ops on them, so double backward works.
     """
-
-    generate_vmap_rule = True
 
     @staticmethod
     def forward(a: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -248,7 +246,7 @@ def cross_entropy(input: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     if input.dim() == 1:
         input, target = input.unsqueeze(0), target.unsqueeze(0)
     with autocast_off(input):
-        loss, _ = CrossEntropy.apply(input, target, by_index)
+        loss, _ = CrossEntropy.call(input, target, by_index)
     return loss
 
 
@@ -264,7 +262,7 @@ def quadratic_loss(input: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """
     input, y = _outputs_and_target_rows(input, target)
     with autocast_off(input):
-        return QuadraticLoss.apply(input, y)
+        return QuadraticLoss.call(input, y)
 
 
 def binary_cross_entropy(input: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -285,4 +283,4 @@ def binary_cross_entropy(input: torch.Tensor, target: torch.Tensor) -> torch.Ten
                 f"input holds probabilities a (sigmoid outputs), so its values must lie in [0, 1], got values in [{lo}, {hi}]"
             )
     with autocast_off(input):
-        return BinaryCrossEntropy.apply(input, y)
+        return BinaryCrossEntropy.call(input, y)

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 import torch
 
 from ._dtypes import opmath
+from ._function import Function
 from ._validation import check_floating, check_non_negative, check_positive, check_rank, concrete, pair
 from .conv import _im2col, col2im, conv_output_size, pad2d, unpad2d
 
@@ -34,7 +35,7 @@ def _first_real_offset(out_size, kernel, stride, padding, device) -> torch.Tenso
     return (rows.unsqueeze(1) * kernel[1] + columns).reshape(-1)
 
 
-class MaxPool2d(torch.autograd.Function):
+class MaxPool2d(Function):
     r"""a_out = max over each window of a; the input is padded with −∞ so padding never wins a value.
 
     Shapes (N' = N·C, K = k_h·k_w, L = H_out·W_out, P = (H + 2p_h)·(W + 2p_w)):
@@ -57,8 +58,6 @@ class MaxPool2d(torch.autograd.Function):
     backward does not need the input's values). The backward is a scatter-add, linear in
     grad_output, so double backward works (its derivative is a gather at the same winners).
     """
-
-    generate_vmap_rule = True
 
     @staticmethod
     def forward(a, kernel, stride, padding):
@@ -87,12 +86,15 @@ class MaxPool2d(torch.autograd.Function):
         a, kernel, stride, padding = inputs
         _, winner = output
         ctx.mark_non_differentiable(winner)
+        ctx.set_materialize_grads(False)  # no zero-filled ∂C/∂winner for the backward to ignore
         ctx.save_for_backward(winner)
         ctx.input_shape = tuple(a.shape)
         ctx.padding = padding
 
     @staticmethod
     def backward(ctx, grad_output, _grad_winner):
+        if grad_output is None:  # no gradient reached the output (grads are not materialised: see setup_context)
+            return None, None, None, None
         (winner,) = ctx.saved_tensors
         n, c, h, w = ctx.input_shape
         ph, pw = ctx.padding
@@ -102,7 +104,7 @@ class MaxPool2d(torch.autograd.Function):
         return grad_a, None, None, None
 
 
-class AvgPool2d(torch.autograd.Function):
+class AvgPool2d(Function):
     r"""a_out = (1 / (k_h·k_w)) Σ over each window of a, zero padding counted in the window
     (PyTorch's default ``count_include_pad=True``).
 
@@ -112,8 +114,6 @@ class AvgPool2d(torch.autograd.Function):
     Saves nothing but shapes: the op is linear, and so is its backward (col2im), whose own
     backward is im2col, so double backward works.
     """
-
-    generate_vmap_rule = True
 
     @staticmethod
     def forward(a, kernel, stride, padding):
@@ -182,7 +182,7 @@ def max_pool2d(
         H_out = ⌊(H + 2·p_h − k_h) / s_h⌋ + 1, and likewise W_out; (N, C, H, W) → (N, C, H_out, W_out).
     """
     a, batched, kernel, stride_, padding_ = _pool_args(input, kernel_size, stride, padding)
-    out, _ = MaxPool2d.apply(a, kernel, stride_, padding_)
+    out, _ = MaxPool2d.call(a, kernel, stride_, padding_)
     return out if batched else out.squeeze(0)
 
 
@@ -198,5 +198,5 @@ def avg_pool2d(
     Args and Shape: as :func:`max_pool2d`.
     """
     a, batched, kernel, stride_, padding_ = _pool_args(input, kernel_size, stride, padding)
-    out = AvgPool2d.apply(a, kernel, stride_, padding_)
+    out = AvgPool2d.call(a, kernel, stride_, padding_)
     return out if batched else out.squeeze(0)
