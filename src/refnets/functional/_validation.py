@@ -75,7 +75,7 @@ def class_targets(name: str, target: torch.Tensor, num_classes: int, batch_shape
             f"got {tuple(target.shape)}"
         )
     if target.numel() and concrete(target):
-        lo, hi = int(target.min()), int(target.max())
+        lo, hi = (int(v) for v in target.aminmax())  # one reduction, one wait
         if lo < 0 or hi >= num_classes:
             raise ValueError(
                 f"{name} has class indices in [{lo}, {hi}], expected values in [0, {num_classes - 1}] "

@@ -8,6 +8,7 @@ from typing import Any
 import lightning as L
 import torch
 from torch import nn
+from torchmetrics import MeanMetric
 from torchmetrics.classification import MulticlassAccuracy
 
 from ..nn import loss_function
@@ -46,6 +47,8 @@ class Classifier(L.LightningModule):
         self.accuracy = nn.ModuleDict(
             {f"{stage}_acc": MulticlassAccuracy(num_classes=net.num_classes, average="micro") for stage in STAGES}
         )
+        # the training loss averaged over the epoch (the accuracy's twin; torchmetrics states are not saved in checkpoints)
+        self.train_loss = MeanMetric()
         # The run that built this module, as refnets-train composed it ({"overrides": [...], "config": {...}});
         # set by the command line and saved in every checkpoint, so that refnets-eval can rebuild the run.
         self.run_config: dict[str, Any] | None = None
@@ -54,12 +57,39 @@ class Classifier(L.LightningModule):
         return self.net(x)
 
     def _log(self, stage: str, loss: torch.Tensor, preds: torch.Tensor, y: torch.Tensor) -> None:
-        on_step = stage == "train"
         accuracy = self.accuracy[f"{stage}_acc"]
+        if stage == "train":
+            self._log_train_step(loss, preds, y, accuracy)
+            return
         accuracy(preds, y)
-        kwargs = dict(on_step=on_step, on_epoch=True, prog_bar=True, sync_dist=not on_step, batch_size=y.shape[0])
+        kwargs = dict(on_step=False, on_epoch=True, prog_bar=True, sync_dist=True, batch_size=y.shape[0])
         self.log(f"{stage}/loss", loss, **kwargs)
         self.log(f"{stage}/acc", accuracy, **kwargs)
+
+    def _log_train_step(self, loss: torch.Tensor, preds: torch.Tensor, y: torch.Tensor, accuracy: MulticlassAccuracy) -> None:
+        """Every step feeds the epoch's metrics; only the steps the loggers write (``trainer.log_every_n_steps``)
+        call ``self.log``, which costs ~0.3 ms a call in Lightning's bookkeeping — measured: 7.5 → 6.1 ms a
+        step of the lenet5_fashion recipe, against 3.6 ms for a plain loop (refnets-bench ``overhead.lightning``).
+        The loggers receive what ``self.log(on_step=True, on_epoch=True)`` would give them: train/loss_step and
+        train/acc_step every n steps, train/loss_epoch and train/acc_epoch (exact means over the epoch's samples)."""
+        accuracy.update(preds, y)
+        self.train_loss.update(loss, weight=y.shape[0])
+        # the loggers' own test of "this step is written" (Lightning's logger connector); if it ever goes away, every step
+        if getattr(self.trainer._logger_connector, "should_update_logs", True):
+            step_acc = (preds == y).float().mean()
+            self.log_dict({"train/loss_step": loss, "train/acc_step": step_acc}, on_step=True, on_epoch=False, prog_bar=True)
+
+    def on_train_epoch_end(self) -> None:
+        accuracy = self.accuracy["train_acc"]
+        if self.train_loss.update_count == 0:  # no training step ran (e.g. a resumed run at its end)
+            return
+        epoch = {"loss": self.train_loss.compute(), "acc": accuracy.compute()}
+        self.train_loss.reset()
+        accuracy.reset()
+        # train/loss_epoch and train/acc_epoch for the loggers; train/loss and train/acc for callbacks, the
+        # progress bar and metrics.json, the names Lightning gives the epoch values of an on_step + on_epoch metric
+        self.log_dict({f"train/{k}_epoch": v for k, v in epoch.items()}, on_epoch=True, sync_dist=True)
+        self.log_dict({f"train/{k}": v for k, v in epoch.items()}, on_epoch=True, sync_dist=True, logger=False, prog_bar=True)
 
     def _shared_step(self, batch, stage: str) -> torch.Tensor:
         x, y = batch
