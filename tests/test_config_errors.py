@@ -49,6 +49,8 @@ TRAIN_CASES = [
     (["trainer.max_epochs=0"], r"trainer.max_epochs=0 is not allowed: expected an integer ≥ 1"),
     (["seed=-1"], r"seed=-1 is not allowed: expected null or an integer in \[0, 2\*\*32\)"),
     (["ops=fast"], r"ops='fast' is not allowed: expected one of custom, builtin"),
+    (["threads=0"], r"threads=0 is not allowed: expected null \(torch's default: one per core this process may use\) or an integer ≥ 1"),
+    (["threads=two"], r"threads='two' is not allowed"),
     (["data.val_size=0"], r"data.val_size=0 is not allowed: expected an integer ≥ 1"),
     (["experiment=mlp_xor", "data.val_size=400"], r"data.val_size=400 is not allowed: it must be smaller than the training set \(data.n_train = 400\)"),
     (["model.net.activation=swish"], r"model: ValueError: activation must be one of \('sigmoid', 'tanh', 'relu'\), got 'swish'"),

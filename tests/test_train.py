@@ -44,6 +44,17 @@ def test_short_run_of_every_model(overrides, tmp_path):
         assert 0.0 <= written["metrics"][key] < float("inf"), key
 
 
+def test_threads_sets_torch_threads_and_the_summary_says_so(tmp_path):
+    """threads=1 is torch.set_num_threads(1) for the run, recorded in metrics.json (null leaves torch's default)."""
+    before = torch.get_num_threads()
+    try:
+        summary = run(["experiment=mlp_xor", "trainer.max_epochs=1", "threads=1"], tmp_path)
+        assert torch.get_num_threads() == 1 and summary["threads"] == 1
+    finally:
+        torch.set_num_threads(before)
+    assert run(["experiment=mlp_xor", "trainer.max_epochs=1"], tmp_path / "default")["threads"] == before
+
+
 def test_mnist_run_from_idx_files(tmp_path):
     """data=mnist end to end, offline, on small IDX files this test writes."""
     write_idx(tmp_path / "data" / "MNIST" / "raw", n_train=120, n_test=40)

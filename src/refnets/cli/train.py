@@ -88,6 +88,8 @@ def build(cfg: DictConfig, *, callbacks: bool = True, loggers: bool = True, **tr
     The model carries the run's config (``model.run_config``), which every checkpoint saves."""
     check_config(cfg)
     check_accelerator(cfg.trainer)
+    if cfg.get("threads") is not None:  # torch's intra-op threads: see conf/train.yaml
+        torch.set_num_threads(cfg.threads)
     checkpoint = read_checkpoint(cfg.ckpt_path) if cfg.get("ckpt_path") is not None else None
     if cfg.get("seed") is not None:
         L.seed_everything(cfg.seed, workers=True, verbose=False)
@@ -146,6 +148,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         "tested_checkpoint": dict(sorted(tested.items())),
         "epochs": trainer.current_epoch,
         "ops": cfg.get("ops"),
+        "threads": torch.get_num_threads(),
         "output_dir": str(output_dir),
         "best_checkpoint": best,
         "last_checkpoint": last,

@@ -77,8 +77,9 @@ class MaxPool2d(Function):
         rows = torch.arange(h_out, device=a.device).unsqueeze(1) * stride[0]
         columns = torch.arange(w_out, device=a.device).unsqueeze(0) * stride[1]
         start = (rows * w_padded + columns).reshape(1, h_out * w_out)
-        pixel = (torch.arange(kernel[0], device=a.device).unsqueeze(1) * w_padded + torch.arange(kernel[1], device=a.device)).reshape(-1)
-        winner = start + pixel[offset]
+        # offset = i·k_w + j lies i rows and j columns into the window: i·W_padded + j = offset + i·(W_padded − k_w)
+        # (arithmetic, not a lookup table indexed by offset: advanced indexing was 0.14 ms a call at LeNet-5's first pooling)
+        winner = start + offset + torch.div(offset, kernel[1], rounding_mode="floor") * (w_padded - kernel[1])
         return out.reshape(n, c, h_out, w_out), winner
 
     @staticmethod

@@ -43,6 +43,7 @@ RULES: list[tuple[str, Callable[[Any], bool], str]] = [
     ("data.val_size", lambda v: _is_int(v) and v >= 1, "an integer ≥ 1: the number of training samples held out for validation"),
     ("trainer.max_epochs", lambda v: _is_int(v) and v >= 1, "an integer ≥ 1"),
     ("seed", lambda v: v is None or (_is_int(v) and 0 <= v < 2**32), "null or an integer in [0, 2**32)"),
+    ("threads", lambda v: v is None or (_is_int(v) and v >= 1), "null (torch's default: one per core this process may use) or an integer ≥ 1"),
     ("ops", lambda v: v in OPS, f"one of {', '.join(OPS)}"),
     ("test", lambda v: isinstance(v, bool), "true or false"),
 ]
