@@ -71,6 +71,53 @@ def _compare_with_twin(info, name, dtype, device, tol):
         torch.testing.assert_close(a, b, equal_nan=True, msg=lambda m: f"gradient of input {pos}: {m}", **tol)
 
 
+def _outputs_and_grads(info: OpInfo, name: str, create_graph: bool) -> list[torch.Tensor | None]:
+    """The op's output, its input gradients and (create_graph) the gradients of their sum — float64, one sample."""
+    args, kwargs = sample(info, name, dtype=torch.float64, device="cpu")
+    out = info.op(*args, **kwargs)
+    inputs = _diff_inputs(args)
+    if not inputs:
+        return [out]
+    grads = torch.autograd.grad(out, inputs, _upstream(out, info, name), allow_unused=True, create_graph=create_graph)
+    result = [out, *grads]
+    if create_graph:
+        total = sum(g.sum() for g in grads if g is not None and g.requires_grad)
+        if isinstance(total, torch.Tensor):
+            result += torch.autograd.grad(total, inputs, allow_unused=True)
+    return result
+
+
+@pytest.mark.parametrize("create_graph", [False, True], ids=["backward", "double-backward"])
+@pytest.mark.parametrize("info, name", cases(kinds=("regular", "special", "empty")))
+def test_eager_twin_and_recommended_form_agree_to_the_bit(info, name, create_graph, monkeypatch):
+    """Function.call runs each Function's eager twin (forward with ctx: no per-call signature binding,
+    see functional/_function.py) outside transforms; vmap and compile run the recommended form. Both
+    must be the same computation: identical outputs, gradients and second derivatives, bit for bit."""
+    from refnets.functional._function import Function
+
+    assert issubclass(info.function._eager, info.function)
+    eager = _outputs_and_grads(info, name, create_graph)
+    monkeypatch.setattr(Function, "call", classmethod(lambda cls, *inputs: cls.apply(*inputs)))
+    recommended = _outputs_and_grads(info, name, create_graph)
+    assert len(eager) == len(recommended)
+    for a, b in zip(eager, recommended):
+        assert (a is None) == (b is None)
+        if a is not None:
+            assert torch.equal(a.isnan(), b.isnan()) and torch.equal(a.nan_to_num(), b.nan_to_num())
+
+
+def test_function_call_uses_the_eager_twin_only_outside_transforms(monkeypatch):
+    Sigmoid = RF.activations.Sigmoid
+    calls = []
+    eager_apply = Sigmoid._eager.apply
+    monkeypatch.setattr(Sigmoid._eager, "apply", lambda *inputs: calls.append(len(inputs)) or eager_apply(*inputs))
+    x = torch.randn(2, 3, requires_grad=True)
+    assert issubclass(type(RF.sigmoid(x).grad_fn)._forward_cls, Sigmoid) and calls == [1]
+    torch.testing.assert_close(torch.func.vmap(RF.sigmoid)(x), torch.sigmoid(x))  # the recommended form: functorch needs it
+    torch.testing.assert_close(torch.compile(RF.sigmoid, backend="aot_eager", fullgraph=True)(x), torch.sigmoid(x))
+    assert calls == [1]
+
+
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 @pytest.mark.parametrize("info, name", cases(kinds=("regular", "special", "empty")))
 def test_matches_builtin(info, name, dtype, device):

@@ -36,6 +36,8 @@ SHORT_LENET = ["trainer.max_epochs=2", *FINAL_EPOCH]
 # reports the stalls. Ch. 3's cost cures the stall, so nielsen_ch3 runs with the default seed.
 SHORT_NIELSEN = ["trainer.max_epochs=3", *FINAL_EPOCH]
 SHORT_NIELSEN_CH1 = [*SHORT_NIELSEN, "seed=1"]
+# nielsen_ch3 runs the book's η = 0.1 over 60 epochs; at that η 3 epochs gave 95.41 % test, 5 epochs are the short run
+SHORT_NIELSEN_CH3 = ["trainer.max_epochs=5", *FINAL_EPOCH]
 
 # experiment → (overrides of its short version, marks, final-epoch test accuracy the short run must reach)
 RECIPES = {
@@ -50,7 +52,7 @@ RECIPES = {
     # Stalls on seeds 1 and 42 alike for its first 3 epochs (74 % test, custom and builtin together on seed 1):
     # no short-run bar; the twin agreement is still checked.
     "nielsen_ch1_100": (SHORT_NIELSEN_CH1, [needs_mnist], None),
-    "nielsen_ch3": (SHORT_NIELSEN, [needs_mnist], 0.96),
+    "nielsen_ch3": (SHORT_NIELSEN_CH3, [needs_mnist], 0.96),
     "lr_sweep": ([], [], None),  # its own η = 3.0; the sweep's 0.03 and 30 are the slide's failures, on purpose
     "mlp_moons": ([], [], None),
     "mlp_xor": ([], [], None),
