@@ -86,6 +86,22 @@ def test_eval_overrides_still_apply_and_are_reported(cli, tmp_path):
     assert abs(accuracy[0] - accuracy[1]) <= 1 / 200
 
 
+def test_checkpoints_in_multirun_job_folders_evaluate_and_resume(cli, tmp_path):
+    """A multirun job's folder is named by its overrides (0_optimizer.lr=0.3,seed=1): refnets-eval and a
+    resume take a checkpoint path with '=' and ',' in it, written raw or in Hydra's quotes."""
+    job = tmp_path / "multiruns" / "0_optimizer.lr=0.3,seed=1"
+    trained = cli("train", ["experiment=mlp_xor", "trainer.max_epochs=1", "test=false", f"hydra.run.dir='{job}'", *QUIET])
+    assert trained.returncode == 0, trained.output[-2000:]
+    ckpt = job / "checkpoints" / "last.ckpt"
+    assert ckpt.is_file()
+    for given in (f"ckpt_path={ckpt}", f"ckpt_path='{ckpt}'", f'ckpt_path="{ckpt}"'):
+        evaluated = cli("eval", [given])
+        assert evaluated.returncode == 0 and "test/acc" in evaluated.stdout, (given, evaluated.output[-2000:])
+    resumed = cli("train", ["experiment=mlp_xor", "trainer.max_epochs=2", "test=false", f"ckpt_path={ckpt}", *QUIET])
+    assert resumed.returncode == 0, resumed.output[-2000:]
+    assert torch.load(ckpt, weights_only=True)["epoch"] == 1  # the second epoch, written in the job's own folder
+
+
 def test_ties_in_the_best_checkpoint_go_to_the_later_epoch(cli, tmp_path):
     """mlp_xor reaches val/acc 1.0 early; the tested checkpoint is the latest epoch with the best accuracy."""
     trained = cli("train", ["experiment=mlp_xor", "trainer.max_epochs=4", *QUIET])

@@ -21,7 +21,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from ..config import config_dir
 from ..training.checks import ConfigError, read_checkpoint
-from .train import build, help_text, quiet_lightning, run_reporting_errors, wants_help, write_metrics
+from .train import build, help_text, quiet_lightning, quote_ckpt_path, run_reporting_errors, wants_help, write_metrics
 
 EVAL_HELP = """refnets-eval: test a checkpoint written by refnets-train, from the checkpoint alone
 
@@ -130,11 +130,11 @@ def main() -> None:
         return
     quiet_lightning()
     if not any(a in ("--hydra-help", "--info", "-i") or a.startswith(("--cfg", "-c")) for a in argv):
-        given = [a.split("=", 1)[1] for a in argv if a.startswith("ckpt_path=")]
+        argv, path = quote_ckpt_path(argv)  # a path with '=' or ',' (a multirun job's folder), raw or quoted
         try:
-            if not given:
+            if path is None:
                 raise ConfigError("ckpt_path is required: refnets-eval ckpt_path=<a checkpoint written by refnets-train, e.g. …/checkpoints/last.ckpt>")
-            checkpoint = read_checkpoint(given[-1])
+            checkpoint = read_checkpoint(path)
         except ConfigError as err:
             print(f"refnets-eval: {err}", file=sys.stderr)
             sys.exit(2)

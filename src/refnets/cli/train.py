@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import signal
 import sys
 import warnings
@@ -180,7 +181,7 @@ def _fit(trainer: L.Trainer, model: L.LightningModule, datamodule: L.LightningDa
             overrides = " ".join(o for o in model.run_config["overrides"] if not o.startswith("ckpt_path="))
             if saved and Path(saved).is_file():
                 print(f"\nrefnets-train interrupted at epoch {trainer.current_epoch}, step {trainer.global_step}; its state is in\n"
-                      f"  {saved}\nresume with:\n  refnets-train {overrides} ckpt_path={saved}", file=sys.stderr, flush=True)
+                      f"  {saved}\nresume with:\n  refnets-train {overrides} {override('ckpt_path', saved)}", file=sys.stderr, flush=True)
             else:
                 print(f"\nrefnets-train interrupted at epoch {trainer.current_epoch}; no checkpoint was saved "
                       f"(callbacks.interrupt_checkpoint is off)", file=sys.stderr, flush=True)
@@ -238,22 +239,50 @@ def _train_main(cfg: DictConfig) -> float | None:
     return run_reporting_errors(train, cfg)["metrics"].get("val/acc")
 
 
+# a value Hydra's override grammar reads as one plain string; anything else is quoted (see override)
+_PLAIN_VALUE = re.compile(r"[\w./\-]*")
+
+
+def override(key: str, value: str) -> str:
+    """``key=value`` as a Hydra override, the value quoted unless it is plain: refnets' own multirun job
+    folders are named like ``0_optimizer.lr=0.03,seed=1``, and an unquoted '=' or ',' in a path is a
+    syntax error to Hydra's grammar."""
+    if _PLAIN_VALUE.fullmatch(value):
+        return f"{key}={value}"
+    return f"{key}='" + value.replace("'", "\\'") + "'"
+
+
+def command_line_value(raw: str) -> str:
+    """The value of a ``key=value`` argument as meant: one pair of enclosing quotes (Hydra's) removed."""
+    if len(raw) >= 2 and raw[0] == raw[-1] and raw[0] in "'\"":
+        return raw[1:-1].replace("\\" + raw[0], raw[0])
+    return raw
+
+
+def quote_ckpt_path(argv: list[str]) -> tuple[list[str], str | None]:
+    """The command line with its (last) ``ckpt_path=`` quoted for Hydra, written raw or quoted; and that path."""
+    given = [command_line_value(a.split("=", 1)[1]) for a in argv if a.startswith("ckpt_path=")]
+    if not given:
+        return argv, None
+    return [*(a for a in argv if not a.startswith("ckpt_path=")), override("ckpt_path", given[-1])], given[-1]
+
+
 def resume_in_run_folder(argv: list[str]) -> list[str]:
     """A resumed run (ckpt_path=… on the command line) continues in the run folder that wrote the
     checkpoint, so its TensorBoard curves and best checkpoint continue too: hydra.run.dir is set to
     that folder unless the command line sets it (or it is a multirun). A checkpoint that cannot be read is left for the
     run's own checks to report."""
-    given = [a.split("=", 1)[1] for a in argv if a.startswith("ckpt_path=")]
-    if not given or any(a.startswith(("hydra.run.dir=", "-m", "--multirun")) for a in argv):
+    argv, path = quote_ckpt_path(argv)
+    if path is None or any(a.startswith(("hydra.run.dir=", "-m", "--multirun")) for a in argv):
         return argv
     try:
-        run_dir = read_checkpoint(given[-1])["refnets"].get("run_dir")
+        run_dir = read_checkpoint(path)["refnets"].get("run_dir")
     except ConfigError:
         return argv
     if not run_dir or not Path(run_dir).is_dir():
         return argv
     # the resumed run's composed config goes beside the original's (.hydra/), not over it
-    return [*argv, f"hydra.run.dir={run_dir}", "hydra.output_subdir=.hydra/resumed"]
+    return [*argv, override("hydra.run.dir", run_dir), "hydra.output_subdir=.hydra/resumed"]
 
 
 GROUPS = ("experiment", "model", "data", "optimizer", "scheduler", "trainer", "logger", "callbacks")
