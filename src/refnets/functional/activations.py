@@ -112,7 +112,7 @@ class ReLU(Function):
     @staticmethod
     def backward(ctx, grad_output):
         (a,) = ctx.saved_tensors
-        if torch.is_grad_enabled() or grad_output.dtype != a.dtype:  # double backward: a differentiable select
+        if torch.is_grad_enabled():  # double backward: a differentiable select
             return torch.where(a > 0, grad_output, 0)
         bits = _SAME_SIZE_INT[a.dtype]
         keep = (a.view(bits) & torch.iinfo(bits).max).clamp_max_(1)  # 1 where a ≠ ±0 (a > 0 or NaN), else 0
