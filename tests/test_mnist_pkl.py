@@ -16,7 +16,7 @@ import torch
 from helpers import write_idx
 from refnets.data import CorruptDatasetError, MNISTDataModule
 from refnets.data import mnist as mnist_module
-from refnets.data.mnist_pkl import CorruptFileError, read_mnist_pkl
+from refnets.data.mnist_pkl import CorruptFileError, atomic_file, read_mnist_pkl
 
 SIZES = {"training": 50, "validation": 10, "test": 20}
 
@@ -165,3 +165,26 @@ def test_a_wrong_file_is_named_with_what_is_wrong(tmp_path, content, pattern):
 def test_missing_mnist_lists_the_pickle_among_the_sources(tmp_path):
     with pytest.raises(mnist_module.DatasetNotFoundError, match=r"(?s)mnist\.pkl\.gz \(Nielsen's file\).*put Nielsen's mnist\.pkl\.gz in"):
         datamodule(tmp_path / "empty")
+
+
+def test_two_runs_caching_the_same_file_at_once_both_succeed(tmp_path):
+    """Two runs that decode mnist.pkl.gz (or copy IDX files) at the same time — a multirun's jobs, two
+    terminals — each write the cache through a temporary file: the second's write must not move the first's
+    away (measured before the fix: one of two concurrent refnets-train runs failed with FileNotFoundError)."""
+    target = tmp_path / "train-labels-idx1-ubyte"
+    with atomic_file(target) as first:
+        first.write(b"from the first run")
+        with atomic_file(target) as second:  # the second run starts and finishes while the first is writing
+            second.write(b"from the second run")
+        assert target.read_bytes() == b"from the second run"
+    assert target.read_bytes() == b"from the first run"  # identical in practice: both decode the same file
+    assert [p.name for p in tmp_path.iterdir()] == [target.name]  # no temporary left behind
+
+
+def test_an_interrupted_write_leaves_no_file(tmp_path):
+    target = tmp_path / "t10k-images-idx3-ubyte"
+    with pytest.raises(KeyboardInterrupt):
+        with atomic_file(target) as f:
+            f.write(b"half")
+            raise KeyboardInterrupt
+    assert list(tmp_path.iterdir()) == []

@@ -31,7 +31,7 @@ import torch
 from torchvision import datasets
 
 from .base import ArrayDataModule
-from .mnist_pkl import CorruptFileError, read_mnist_pkl, write_idx
+from .mnist_pkl import CorruptFileError, atomic_file, read_mnist_pkl, write_idx
 
 DATASETS = {"mnist": datasets.MNIST, "fashion_mnist": datasets.FashionMNIST, "kmnist": datasets.KMNIST}
 IDX_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
@@ -72,12 +72,9 @@ def _find_idx(folder: Path) -> dict[str, Path] | None:
 def _install(files: dict[str, Path], raw: Path) -> None:
     raw.mkdir(parents=True, exist_ok=True)
     for name, source in files.items():
-        target = raw / name
-        tmp = target.with_suffix(".partial")
         opener = gzip.open if source.suffix == ".gz" else open
-        with opener(source, "rb") as src, open(tmp, "wb") as dst:
+        with opener(source, "rb") as src, atomic_file(raw / name) as dst:
             shutil.copyfileobj(src, dst)
-        tmp.replace(target)  # atomic: an interrupted copy never looks like a complete file
 
 
 def locate(dataset: str, data_dir: str | os.PathLike, download: bool = False) -> Path:

@@ -13,10 +13,15 @@ globals a numpy array needs, and refuses object arrays: a tampered file raises i
 from __future__ import annotations
 
 import gzip
+import os
 import pickle
 import struct
+import tempfile
 import zlib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 
@@ -121,6 +126,22 @@ def write_idx(folder: Path, train: tuple[np.ndarray, np.ndarray], test: tuple[np
             f"{prefix}-labels-idx1-ubyte": struct.pack(">II", 0x0801, n) + labels.tobytes(),
         }
         for name, payload in payloads.items():
-            tmp = folder / f"{name}.partial"
-            tmp.write_bytes(payload)
-            tmp.replace(folder / name)
+            with atomic_file(folder / name) as f:
+                f.write(payload)
+
+
+@contextmanager
+def atomic_file(target: Path) -> Iterator[BinaryIO]:
+    """A file opened for writing in place of ``target``: a temporary file beside it, renamed onto it when
+    the block ends without error (atomic), deleted when it raises — so an interrupted write never looks
+    like a complete file. Each writer gets a temporary name of its own: two runs caching the same data at
+    once (a multirun, two terminals) both succeed, the later rename replacing the earlier identical file;
+    with one shared ``.partial`` name one run moved the other's file away and failed (measured)."""
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".partial")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            yield f
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
