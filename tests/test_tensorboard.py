@@ -11,9 +11,11 @@ import sys
 import time
 import urllib.request
 from pathlib import Path
+from types import SimpleNamespace
 
 import lightning as L
 import pytest
+import torch
 from hydra.utils import instantiate
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from tensorboard.plugins.hparams import metadata as hparams_metadata
@@ -151,3 +153,27 @@ def test_the_tensorboard_server_shows_scalars_images_and_hparams(runs):
     finally:
         server.terminate()
         server.wait(timeout=30)
+
+
+def test_histograms_count_every_finite_value_and_survive_nan(tmp_path):
+    """Equal-width bins hold every element once; a NaN or inf (a diverging run) is left out instead of
+    crashing the run inside numpy, and a tensor with no finite value is skipped."""
+    from lightning.pytorch.loggers import TensorBoardLogger
+
+    from refnets.training.callbacks import Histograms
+
+    logger = TensorBoardLogger(str(tmp_path), name="", version="")
+    net = torch.nn.Linear(3, 2)
+    with torch.no_grad():
+        net.weight[0, 0] = float("nan")
+        net.weight[1, 1] = float("inf")
+    net.bias.grad = torch.full((2,), float("nan"))
+    trainer = SimpleNamespace(global_step=0, loggers=[logger], is_global_zero=True)
+    Histograms(every_n_steps=1, bins=8).on_before_optimizer_step(trainer, SimpleNamespace(net=net), None)
+    logger.experiment.flush()
+    events = _events(tmp_path)
+    (weights,) = events.Histograms("weights/weight")
+    assert weights.histogram_value.num == 4 and sum(weights.histogram_value.bucket) == 4
+    assert "weights/bias" in events.Tags()["histograms"] and "gradients/bias" not in events.Tags()["histograms"]
+    with pytest.raises(ValueError, match="bins must be a positive int, got 0"):
+        Histograms(bins=0)

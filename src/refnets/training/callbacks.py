@@ -186,10 +186,23 @@ class HParams(Callback):
 
 
 class Histograms(Callback):
-    """Histograms of every weight and its gradient (``weights/…``, ``gradients/…``) every n-th step."""
+    """Histograms of every weight and its gradient (``weights/…``, ``gradients/…``) every n-th step.
 
-    def __init__(self, every_n_steps: int = 100) -> None:
-        self.every_n_steps = every_n_steps
+    Args:
+        every_n_steps: write them at every n-th optimiser step.
+        bins: equal-width bins between each tensor's min and max. TensorBoard re-buckets every histogram
+            for display, so the bins only need to be fine enough; ``add_histogram``'s default ("tensorflow",
+            ~1 500 exponential edges) makes numpy sort each tensor: 33–53 ms for LeNet-5's 20 tensors
+            against 7–10 ms with 64 equal bins (measured), 0.4 ms of every step of the lenet5_fashion recipe.
+
+    Only finite values are counted: a NaN or inf weight (a diverging run, which StopOnNonFiniteLoss then
+    stops) would make numpy's equal-width bins raise; a tensor with none is skipped.
+    """
+
+    def __init__(self, every_n_steps: int = 100, bins: int = 64) -> None:
+        if isinstance(bins, bool) or not isinstance(bins, int) or bins <= 0:
+            raise ValueError(f"bins must be a positive int, got {bins!r}")
+        self.every_n_steps, self.bins = every_n_steps, bins
 
     def on_before_optimizer_step(self, trainer, pl_module, optimizer) -> None:
         step = trainer.global_step
@@ -197,9 +210,13 @@ class Histograms(Callback):
             return
         for writer in _tensorboards(trainer):
             for name, p in pl_module.net.named_parameters():
-                writer.add_histogram(f"weights/{name}", p.detach(), step)
-                if p.grad is not None:
-                    writer.add_histogram(f"gradients/{name}", p.grad.detach(), step)
+                for tag, values in ((f"weights/{name}", p), (f"gradients/{name}", p.grad)):
+                    if values is None:
+                        continue
+                    values = values.detach().flatten()
+                    values = values[values.isfinite()]
+                    if values.numel():
+                        writer.add_histogram(tag, values, step, bins=self.bins)
 
 
 class GradientParity(Callback):
