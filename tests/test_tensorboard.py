@@ -156,8 +156,9 @@ def test_the_tensorboard_server_shows_scalars_images_and_hparams(runs):
 
 
 def test_histograms_count_every_finite_value_and_survive_nan(tmp_path):
-    """Equal-width bins hold every element once; a NaN or inf (a diverging run) is left out instead of
-    crashing the run inside numpy, and a tensor with no finite value is skipped."""
+    """Equal-width bins hold every finite element once, with its exact min, max, sum and sum of squares; a NaN
+    or inf (a diverging run) is left out instead of crashing the run, a constant tensor gets bins around its
+    value, and a tensor with no finite value is skipped."""
     from lightning.pytorch.loggers import TensorBoardLogger
 
     from refnets.training.callbacks import Histograms
@@ -165,15 +166,21 @@ def test_histograms_count_every_finite_value_and_survive_nan(tmp_path):
     logger = TensorBoardLogger(str(tmp_path), name="", version="")
     net = torch.nn.Linear(3, 2)
     with torch.no_grad():
-        net.weight[0, 0] = float("nan")
-        net.weight[1, 1] = float("inf")
+        net.weight.copy_(torch.tensor([[float("nan"), 1.0, 2.0], [3.0, float("inf"), 4.0]]))
+        net.bias.zero_()
+    net.weight.grad = torch.tensor([[0.5, -0.5, 0.25], [0.0, 0.0, 0.0]])
     net.bias.grad = torch.full((2,), float("nan"))
     trainer = SimpleNamespace(global_step=0, loggers=[logger], is_global_zero=True)
     Histograms(every_n_steps=1, bins=8).on_before_optimizer_step(trainer, SimpleNamespace(net=net), None)
     logger.experiment.flush()
     events = _events(tmp_path)
-    (weights,) = events.Histograms("weights/weight")
-    assert weights.histogram_value.num == 4 and sum(weights.histogram_value.bucket) == 4
-    assert "weights/bias" in events.Tags()["histograms"] and "gradients/bias" not in events.Tags()["histograms"]
+    weights = events.Histograms("weights/weight")[0].histogram_value
+    assert (weights.num, weights.min, weights.max, weights.sum, weights.sum_squares) == (4, 1.0, 4.0, 10.0, 30.0)
+    assert list(weights.bucket) == [1, 0, 1, 0, 0, 1, 0, 1] and weights.bucket_limit[-1] == 4.0
+    gradients = events.Histograms("gradients/weight")[0].histogram_value
+    assert gradients.num == 6 and sum(gradients.bucket) == 6 and (gradients.min, gradients.max) == (-0.5, 0.5)
+    bias = events.Histograms("weights/bias")[0].histogram_value  # constant: bins around 0
+    assert (bias.num, bias.min, bias.max, sum(bias.bucket)) == (2, 0.0, 0.0, 2)
+    assert "gradients/bias" not in events.Tags()["histograms"]
     with pytest.raises(ValueError, match="bins must be a positive int, got 0"):
         Histograms(bins=0)
