@@ -115,6 +115,31 @@ def test_ties_in_the_best_checkpoint_go_to_the_later_epoch(cli, tmp_path):
     # metrics.json holds the final epoch's metrics beside the tested checkpoint's
     assert summary["final_epoch"]["epoch"] == 3 and {"val/acc", "val/loss", "train/loss"} <= summary["final_epoch"].keys()
     assert {"val/acc", "val/loss", "test/acc", "test/loss"} <= summary["tested_checkpoint"].keys()
+    assert {"test/acc", "test/loss"} <= summary["final_epoch"].keys()
+
+
+def _eval_test_acc(cli, ckpt: Path) -> float:
+    evaluated = cli("eval", [f"ckpt_path={ckpt}"])
+    assert evaluated.returncode == 0, evaluated.output[-2000:]
+    (line,) = [line for line in evaluated.stdout.splitlines() if line.split()[:1] == ["test/acc"]]
+    return float(line.split()[-1])
+
+
+def test_metrics_json_tests_the_final_epoch_and_the_best_checkpoint_each_on_its_own_weights(cli, tmp_path):
+    """Both columns of metrics.json hold test metrics: the final epoch's are those of last.ckpt, the tested
+    checkpoint's those of the best one, each as refnets-eval measures it alone (the extra test of the final
+    weights leaves the tested checkpoint's numbers untouched); neither adds points to the TensorBoard curves."""
+    # mode=min: the "best" checkpoint is the least accurate epoch, so that it differs from the final one
+    trained = cli("train", ["experiment=mlp_moons", "trainer.max_epochs=3", "callbacks.model_checkpoint.mode=min", *QUIET])
+    assert trained.returncode == 0, trained.output[-2000:]
+    run = _run_folder(trained, tmp_path)
+    summary = json.loads((run / "metrics.json").read_text())
+    final, tested = summary["final_epoch"], summary["tested_checkpoint"]
+    assert tested["epoch"] < final["epoch"] and tested["test/acc"] != final["test/acc"], "the control: two different weights"
+    assert final["test/acc"] == pytest.approx(_eval_test_acc(cli, run / "checkpoints" / "last.ckpt"), abs=1e-4)
+    assert tested["test/acc"] == pytest.approx(_eval_test_acc(cli, Path(summary["best_checkpoint"])), abs=1e-4)
+    assert summary["metrics"]["test/acc"] == tested["test/acc"]  # the headline stays the tested checkpoint's
+    assert len(_scalars(run / "tensorboard")["test/acc"]) == 1  # one test point: the tested checkpoint's
 
 
 def test_resume_continues_in_the_same_run_folder_and_tensorboard_run(cli, tmp_path):

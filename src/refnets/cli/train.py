@@ -129,23 +129,28 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     tested: dict[str, float] = {}
     if cfg.get("test"):
         ckpt = best or last
+        run_loggers, trainer.loggers = trainer.loggers, []  # neither is a point of the curves: they end at the final epoch
+        if final_epoch >= 0:  # the final epoch's weights on the test split too, so that both columns hold test metrics
+            trainer.test(model, datamodule=datamodule, verbose=False)
+            final.update({k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("test/")})
         if ckpt is not None:  # the tested checkpoint's own validation metrics, beside the final epoch's
-            run_loggers, trainer.loggers = trainer.loggers, []  # not a point of the curves: they end at the final epoch
             trainer.validate(model, datamodule=datamodule, ckpt_path=ckpt, verbose=False)
-            trainer.loggers = run_loggers
             tested = {k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("val/")}
             tested["epoch"] = torch.load(ckpt, map_location="cpu", weights_only=True)["epoch"]
+        trainer.loggers = run_loggers
         trainer.test(model, datamodule=datamodule, ckpt_path=ckpt)
         tested.update({k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("test/")})
 
     output_dir = Path(cfg.paths.output_dir)
-    metrics = {**{k: v for k, v in final.items() if not k.endswith("_step")}, **{k: v for k, v in tested.items() if k.startswith("test/")}}
+    metrics = {**{k: v for k, v in final.items() if not k.endswith("_step") and not k.startswith("test/")},
+               **{k: v for k, v in tested.items() if k.startswith("test/")}}
     summary = {
         # final-epoch train/val metrics and the test metrics of the tested (best) checkpoint
         "metrics": dict(sorted(metrics.items())),
+        # the final epoch's weights: train/val metrics, and test metrics with test=true
         # (train/acc_epoch is train/acc, under the name Lightning also logs it)
         "final_epoch": {"epoch": final_epoch, **{k: v for k, v in sorted(final.items())
-                                                 if k.startswith(("train/", "val/")) and not k.endswith(("_step", "_epoch"))}},
+                                                 if k.startswith(("train/", "val/", "test/")) and not k.endswith(("_step", "_epoch"))}},
         "tested_checkpoint": dict(sorted(tested.items())),
         "epochs": trainer.current_epoch,
         "ops": cfg.get("ops"),
