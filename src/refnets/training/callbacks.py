@@ -210,27 +210,27 @@ class Histograms(Callback):
 
     def on_before_optimizer_step(self, trainer, pl_module, optimizer) -> None:
         step = trainer.global_step
-        if step % self.every_n_steps:
+        writers = _tensorboards(trainer)
+        if step % self.every_n_steps or not writers:
             return
-        for writer in _tensorboards(trainer):
-            for name, p in pl_module.net.named_parameters():
-                for tag, values in ((f"weights/{name}", p), (f"gradients/{name}", p.grad)):
-                    if values is not None:
-                        self._write(writer, tag, values, step)
+        for name, p in pl_module.net.named_parameters():
+            for tag, values in ((f"weights/{name}", p), (f"gradients/{name}", p.grad)):
+                histogram = None if values is None else self._histogram(values)
+                for writer in writers if histogram else ():
+                    writer.add_histogram_raw(tag, **histogram, global_step=step)
 
-    def _write(self, writer, tag: str, values: torch.Tensor, step: int) -> None:
+    def _histogram(self, values: torch.Tensor) -> dict[str, Any] | None:
+        """``add_histogram_raw``'s fields for the finite values of ``values``; None when there are none."""
         values = values.detach().flatten().double()
         values = values[values.isfinite()]
         if not values.numel():
-            return
+            return None
         smallest, largest = (v.item() for v in values.aminmax())
         low, high = (smallest - 1.0, largest + 1.0) if smallest == largest else (smallest, largest)  # one value: bins around it
         counts = torch.histc(values, bins=self.bins, min=low, max=high)
         limits = torch.linspace(low, high, self.bins + 1, dtype=torch.float64)[1:]
-        writer.add_histogram_raw(
-            tag, min=smallest, max=largest, num=values.numel(), sum=values.sum().item(), sum_squares=values.dot(values).item(),
-            bucket_limits=limits.tolist(), bucket_counts=counts.tolist(), global_step=step,
-        )
+        return dict(min=smallest, max=largest, num=values.numel(), sum=values.sum().item(), sum_squares=values.dot(values).item(),
+                    bucket_limits=limits.tolist(), bucket_counts=counts.tolist())
 
 
 class GradientParity(Callback):
