@@ -47,3 +47,44 @@ def test_console_of_a_run_and_its_evaluation_is_quiet(tmp_path):
     assert evaluated.returncode == 0 and "refnets-eval finished" in out and "metrics.json" in out, out[-3000:]
     for noise in ("Tip", "is deprecated", "callbacks used to create the checkpoint", "dirpath has changed", "Warning"):
         assert noise not in out, (noise, out[-3000:])
+
+
+@pytest.mark.parametrize("refresh_rate, expected", [(1, list(range(1, 11))), (3, [3, 6, 9, 10]), (20, [10])])
+def test_progress_bar_redraws_every_refresh_rate_batches(refresh_rate, expected, monkeypatch):
+    """refnets' RichProgressBar hands Lightning's only every refresh_rate-th batch and each loop's last one
+    (Lightning's own redraws after every batch, whatever refresh_rate says), so the bar still ends full."""
+    import lightning as L
+    from lightning.pytorch.callbacks import RichProgressBar as LightningRichProgressBar
+    from lightning.pytorch.demos.boring_classes import BoringModel
+
+    from refnets.training.callbacks import RichProgressBar
+
+    seen: dict[str, list[int]] = {"train": [], "val": [], "test": []}
+    for stage in seen:
+        hook = getattr(LightningRichProgressBar, f"on_{'validation' if stage == 'val' else stage}_batch_end")
+
+        def counted(self, trainer, pl_module, outputs, batch, batch_idx, *rest, _hook=hook, _stage=stage):
+            if not trainer.sanity_checking:
+                seen[_stage].append(batch_idx + 1)
+            return _hook(self, trainer, pl_module, outputs, batch, batch_idx, *rest)
+
+        monkeypatch.setattr(LightningRichProgressBar, hook.__name__, counted)
+    bar = RichProgressBar(refresh_rate=refresh_rate)
+    trainer = L.Trainer(max_epochs=1, limit_train_batches=10, limit_val_batches=10, limit_test_batches=10, callbacks=[bar],
+                        logger=False, enable_model_summary=False, enable_checkpointing=False, num_sanity_val_steps=0)
+    trainer.fit(BoringModel())
+    trainer.test(BoringModel(), verbose=False)
+    assert seen == {"train": expected, "val": expected, "test": expected}
+    assert bar.progress is None or all(task.completed == task.total for task in bar.progress.tasks if task.visible)
+
+
+def test_progress_bar_refresh_rate_zero_disables_it():
+    import lightning as L
+    from lightning.pytorch.demos.boring_classes import BoringModel
+
+    from refnets.training.callbacks import RichProgressBar
+
+    trainer = L.Trainer(max_epochs=1, limit_train_batches=3, limit_val_batches=2, callbacks=[RichProgressBar(refresh_rate=0)],
+                        logger=False, enable_model_summary=False, enable_checkpointing=False)
+    trainer.fit(BoringModel())
+    assert trainer.global_step == 3
