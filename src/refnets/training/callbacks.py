@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +15,6 @@ import lightning as L
 import torch
 from hydra.utils import instantiate
 from lightning.pytorch.callbacks import Callback, ModelCheckpoint, RichModelSummary
-from lightning.pytorch.callbacks import RichProgressBar as _RichProgressBar
 from lightning.pytorch.loggers import TensorBoardLogger
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 from torch import nn
@@ -135,37 +133,6 @@ class ModelSummary(RichModelSummary):
         console = get_console()
         console.print(table)
         console.print(f"Trainable params: {trainable_parameters:,}    Total params: {total_parameters:,}")
-
-
-class RichProgressBar(_RichProgressBar):
-    """Lightning's RichProgressBar, redrawn every ``refresh_rate`` batches (and at each loop's last batch).
-
-    Lightning documents ``refresh_rate`` as "the rate (in number of batches) at which the progress bars
-    get updated", but its RichProgressBar (2.6) updates the bar, re-reads the progress-bar metrics and
-    soft-refreshes the display after every batch, whatever the rate. Measured on ``nielsen_ch1``
-    (mini-batches of 10, one thread, 2 000 steps, 3 interleaved rounds): 0.17 ms a step, a tenth of the
-    whole step (1.72 ms; 1.55 ms without a progress bar). Here batches in between are skipped, so
-    ``refresh_rate: 50`` costs what it says. Every other behaviour is Lightning's.
-    """
-
-    def _due(self, batch_idx: int, total: Callable[[], int | float]) -> bool:
-        """Whether this batch is drawn: every refresh_rate-th and the loop's last (as Lightning's TQDM bar does)."""
-        if self.is_disabled:  # refresh_rate=0 or disabled: Lightning's hooks return at once
-            return True
-        done = batch_idx + 1
-        return done % self.refresh_rate == 0 or done >= total()
-
-    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
-        if self._due(batch_idx, lambda: self.total_train_batches):
-            super().on_train_batch_end(trainer, pl_module, outputs, batch, batch_idx)
-
-    def on_validation_batch_end(self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0) -> None:
-        if self._due(batch_idx, lambda: self.total_val_batches_current_dataloader):
-            super().on_validation_batch_end(trainer, pl_module, outputs, batch, batch_idx, dataloader_idx)
-
-    def on_test_batch_end(self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0) -> None:
-        if self._due(batch_idx, lambda: self.total_test_batches_current_dataloader):
-            super().on_test_batch_end(trainer, pl_module, outputs, batch, batch_idx, dataloader_idx)
 
 
 # ---------------------------------------------------------------------------------------------------------------
