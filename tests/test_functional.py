@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+import torch.nn.functional as F
 from torch.utils._python_dispatch import TorchDispatchMode
 
 import refnets.functional as RF
@@ -190,6 +191,21 @@ def test_vmap_matches_a_loop(info, name):
             return pullback(torch.ones_like(out))[0]
 
         torch.testing.assert_close(torch.func.vmap(vjp)(batch), torch.stack([vjp(x) for x in batch]))
+
+
+@pytest.mark.parametrize("batched", ["weight", "bias"])
+def test_vmap_over_conv2d_weight_or_bias_alone(batched):
+    """vmap over a parameter, not the input (per-parameter ensembles): the product W ⋆ a is then unbatched
+    when only the bias is, and the bias must not be added into it in place (conv2d's eager path does that)."""
+    g = torch.Generator().manual_seed(0)
+    x, w, b = (torch.randn(*s, dtype=torch.float64, generator=g) for s in ((2, 3, 8, 8), (4, 3, 3, 3), (4,)))
+    stack = torch.randn(5, *(w.shape if batched == "weight" else b.shape), dtype=torch.float64, generator=g)
+
+    def f(p):
+        return RF.conv2d(x, p, b) if batched == "weight" else RF.conv2d(x, w, p)
+
+    torch.testing.assert_close(torch.func.vmap(f)(stack), torch.stack([f(p) for p in stack]))
+    torch.testing.assert_close(f(stack[0]), F.conv2d(x, *((stack[0], b) if batched == "weight" else (w, stack[0]))))
 
 
 @pytest.mark.parametrize("info", [pytest.param(i, id=i.name) for i in OPS if i.supports_compile])
