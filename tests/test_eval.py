@@ -189,14 +189,22 @@ def test_interrupt_leaves_a_loadable_checkpoint_and_says_how_to_resume(signum, c
     run = tmp_path / "run"
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     args = ["experiment=mlp_moons", "trainer.max_epochs=100000", *QUIET, f"hydra.run.dir={run}"]
+    # SIGINT as a terminal's Ctrl-C delivers it: a shell that runs a script in the background (pytest under
+    # `nohup … &`) starts its children with SIGINT ignored, and Python then never raises KeyboardInterrupt
     proc = subprocess.Popen([sys.executable, "-c", "from refnets.cli.train import main; main()", *args],
-                            cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 120
-    while not (run / "checkpoints" / "last.ckpt").exists() and time.monotonic() < deadline and proc.poll() is None:
-        time.sleep(0.2)
-    time.sleep(0.5)
-    proc.send_signal(signum)
-    out, err = proc.communicate(timeout=120)
+                            cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    try:
+        deadline = time.monotonic() + 120
+        while not (run / "checkpoints" / "last.ckpt").exists() and time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.2)
+        time.sleep(0.5)
+        proc.send_signal(signum)
+        out, err = proc.communicate(timeout=120)
+    finally:  # a run that ignored the signal must not outlive the test (it trains for 100 000 epochs)
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
     saved = run / "checkpoints" / "interrupted.ckpt"
     assert proc.returncode == code, (out + err)[-3000:]
     assert f"its state is in\n  {saved}" in err and f"resume with:\n  refnets-train experiment=mlp_moons" in err
