@@ -82,7 +82,7 @@ class MaxPool2d(Function):
         # The row i = offset // k_w is a shift when k_w is a power of two (LeNet-5's 2): int64 division does not
         # vectorise here, the shift does; with the product folded into an in-place add, 158 → 74 µs at that pooling.
         kw = kernel[1]
-        row = offset >> (kw.bit_length() - 1) if kw & (kw - 1) == 0 else torch.div(offset, kw, rounding_mode="floor")
+        row = offset >> (kw.bit_length() - 1) if (kw & (kw - 1)) == 0 else torch.div(offset, kw, rounding_mode="floor")
         winner = (start + offset).add_(row, alpha=w_padded - kw)
         return out.reshape(n, c, h_out, w_out), winner
 
