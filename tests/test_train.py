@@ -10,10 +10,11 @@ from pathlib import Path
 
 import pytest
 import torch
+from lightning.pytorch.callbacks import ProgressBar, RichProgressBar
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from helpers import compose_train, write_idx
-from refnets.cli.train import train
+from refnets.cli.train import build, train
 
 QUIET = ["callbacks.progress_bar=null", "callbacks.model_summary=null"]
 
@@ -53,6 +54,22 @@ def test_threads_sets_torch_threads_and_the_summary_says_so(tmp_path):
     finally:
         torch.set_num_threads(before)
     assert run(["experiment=mlp_xor", "trainer.max_epochs=1"], tmp_path / "default")["threads"] == before
+
+
+@pytest.mark.parametrize(
+    ("overrides", "bar"),
+    [
+        ([], RichProgressBar),  # conf/callbacks/default.yaml's bar
+        (["callbacks.progress_bar=null"], None),  # switched off like any other callback (Lightning would add its own)
+        (["callbacks.progress_bar=null", "++trainer.enable_progress_bar=true"], ProgressBar),  # asked for: Lightning's default
+    ],
+)
+def test_progress_bar_is_the_callbacks_one_and_null_switches_it_off(overrides, bar, tmp_path):
+    _, _, trainer, _ = build(compose_train(["experiment=mlp_xor", *overrides], tmp_path))
+    if bar is None:
+        assert trainer.progress_bar_callback is None and not any(isinstance(c, ProgressBar) for c in trainer.callbacks)
+    else:
+        assert isinstance(trainer.progress_bar_callback, bar)
 
 
 def test_mnist_run_from_idx_files(tmp_path):
