@@ -11,10 +11,10 @@ import torch
 # processes that each run one thread per core slow small ops down many times over.
 _CORES = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 _WORKERS = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
-THREADS = max(1, _CORES // _WORKERS)
-torch.set_num_threads(min(torch.get_num_threads(), THREADS))
+_THREADS = max(1, _CORES // _WORKERS)
+torch.set_num_threads(min(torch.get_num_threads(), _THREADS))
 if _WORKERS > 1:
-    os.environ.setdefault("OMP_NUM_THREADS", str(THREADS))
+    os.environ.setdefault("OMP_NUM_THREADS", str(_THREADS))
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -86,13 +86,25 @@ def test_every_experiment_has_a_recipe_check():
 # The full recipes, as shipped, with ops=custom: the bar of the README's results table on the final epoch's
 # weights (not the best checkpoint's: a recipe that reaches its bar only at a lucky epoch fails), then the same
 # run with ops=builtin: its final-epoch test accuracy within 0.3 points. Those that fit in CI's time beside the
-# rest of the suite (measured here, ops=custom, 2 threads: lenet5_mnist 118 s, lenet5_classic_mnist 113 s,
-# nielsen_ch3 702 s; on a slower day under `pytest -n auto`, one thread beside another worker: 177, 170 and
-# 1 095 s; the builtin runs take about as long); the 5-seed Nielsen ch. 1 rows (5 seeds × 4–7 min, twice) do
-# not, and the README's table gives their full runs (nielsen_ch1_100's bar is not met: see the README).
+# rest of the suite (measured in CI's `pytest -n auto`, one thread beside another worker, custom + builtin:
+# lenet5_mnist 189 + 112 s, lenet5_classic_mnist 186 + 128 s, nielsen_ch3 724 + 583 s); the 5-seed Nielsen
+# ch. 1 rows (5 seeds × 4–7 min, twice) do not, and the README's table gives their full runs
+# (nielsen_ch1_100's bar is not met: see the README).
 # Longest first, and before the other slow tests (conftest.py runs the slow tests first, in file order): under
 # `pytest -n auto` nielsen_ch3's two 60-epoch runs start at once while the other workers share out the rest.
 FULL = {"nielsen_ch3": 0.978, "lenet5_mnist": 0.990, "lenet5_classic_mnist": 0.988}
+
+
+def assert_final_near_best(experiment: str, ops: str, val_acc: list[float]) -> None:
+    """The final epoch's validation accuracy is within 1 point of the best epoch's."""
+    best, final = max(val_acc), val_acc[-1]
+    assert final >= best - 0.01, f"{experiment} ops={ops}: final-epoch val acc {final:.4f} is more than 1 point below the best {best:.4f}"
+
+
+def assert_twins_agree(experiment: str, custom: float, builtin: float) -> None:
+    """Custom and builtin final-epoch test accuracy within 0.3 points (TWIN_TOLERANCE where a recipe differs)."""
+    twin = TWIN_TOLERANCE.get(experiment, 0.003)
+    assert abs(custom - builtin) <= twin, f"{experiment}: custom and builtin test acc differ by more than {twin}: custom {custom:.4f}, builtin {builtin:.4f}"
 
 
 def _full_run(experiment: str, ops: str, output_dir) -> dict:
@@ -100,8 +112,7 @@ def _full_run(experiment: str, ops: str, output_dir) -> dict:
     curves = run_curves([f"experiment={experiment}", f"ops={ops}", *REAL_DATA], output_dir, every_step=False)
     final = curves.summary["final_epoch"]
     assert final["epoch"] + 1 == curves.summary["epochs"] and len(curves.val_acc) == curves.summary["epochs"]
-    best, last = max(curves.val_acc), curves.val_acc[-1]
-    assert last >= best - 0.01, f"{experiment} ops={ops}: final-epoch val acc {last:.4f} is more than 1 point below the best {best:.4f}"
+    assert_final_near_best(experiment, ops, curves.val_acc)
     return final
 
 
@@ -112,10 +123,7 @@ def test_full_recipe_reaches_its_bar_and_its_builtin_twin_agrees(experiment, tmp
     custom = _full_run(experiment, "custom", tmp_path / "custom")
     assert custom["test/acc"] >= FULL[experiment], f"{experiment}: final-epoch test acc {custom['test/acc']:.4f} < {FULL[experiment]} ({custom})"
     builtin = _full_run(experiment, "builtin", tmp_path / "builtin")
-    twin = TWIN_TOLERANCE.get(experiment, 0.003)
-    assert abs(custom["test/acc"] - builtin["test/acc"]) <= twin, (
-        f"{experiment}: final-epoch test acc custom {custom['test/acc']:.4f}, builtin {builtin['test/acc']:.4f}: more than {twin} apart"
-    )
+    assert_twins_agree(experiment, custom["test/acc"], builtin["test/acc"])
 
 
 @pytest.mark.slow
@@ -138,10 +146,8 @@ def test_experiment_converges_and_custom_and_builtin_agree(experiment, tmp_path)
         return
     for ops, curves in runs.items():
         assert settles(curves.epoch_loss), f"{experiment} ops={ops}: the training loss per epoch does not settle: {curves.epoch_loss}"
-        best, final = max(curves.val_acc), curves.val_acc[-1]
-        assert final >= best - 0.01, f"{experiment} ops={ops}: final-epoch val acc {final:.4f} is more than 1 point below the best {best:.4f}"
+        assert_final_near_best(experiment, ops, curves.val_acc)
     if bar is not None:
         accuracy = {ops: curves.summary["metrics"]["test/acc"] for ops, curves in runs.items()}
         assert accuracy["custom"] >= bar, f"{experiment} (short: {short}): final-epoch test acc {accuracy['custom']:.4f} < {bar}"
-        twin = TWIN_TOLERANCE.get(experiment, 0.003)
-        assert abs(accuracy["custom"] - accuracy["builtin"]) <= twin, f"{experiment}: custom and builtin test acc differ by more than {twin}: {accuracy}"
+        assert_twins_agree(experiment, accuracy["custom"], accuracy["builtin"])
