@@ -361,12 +361,58 @@ def test_backward_skips_gradients_nobody_needs(name, args_fn, kwargs):
     x, w, b = args_fn()
     w.requires_grad_(True)
     b.requires_grad_(True)
-    only_w = [c for c in _record_backward(info.op, (x, w, b), kwargs).calls if c in GEMM_OPS | {"aten.add_"}]
+    counted = GEMM_OPS | {"aten.add_", "aten.scatter_add_"}
+    only_w = [c for c in _record_backward(info.op, (x, w, b), kwargs).calls if c in counted]
     x.requires_grad_(True)
-    all_three = [c for c in _record_backward(info.op, (x, w, b), kwargs).calls if c in GEMM_OPS | {"aten.add_"}]
+    all_three = [c for c in _record_backward(info.op, (x, w, b), kwargs).calls if c in counted]
     assert len(only_w) < len(all_three)
-    if name == "conv2d":  # col2im is k_h·k_w in-place adds, absent when ∂C/∂x is not needed
-        assert only_w.count("aten.add_") == 0 < all_three.count("aten.add_")
+    if name == "conv2d":  # col2im (k_h·k_w in-place adds, or one scatter_add_), absent when ∂C/∂x is not needed
+        col2im_calls = lambda calls: calls.count("aten.add_") + calls.count("aten.scatter_add_")  # noqa: E731
+        assert col2im_calls(only_w) == 0 < col2im_calls(all_three)
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32, torch.bfloat16, torch.float16], ids=str)
+@pytest.mark.parametrize(
+    "shape, kernel, stride, dilation",
+    [
+        ((2, 3, 9, 9), (3, 3), (1, 1), (1, 1)),  # W_out 7: overlapping patches
+        ((2, 2, 12, 11), (3, 2), (2, 1), (1, 2)),  # strided, dilated, not square
+        ((3, 1, 20, 40), (5, 5), (1, 1), (1, 1)),  # W_out 36: wide, where col2im adds
+        ((2, 4, 8, 8), (2, 2), (2, 2), (1, 1)),  # pooling's windows: no overlap
+        ((0, 2, 6, 6), (3, 3), (1, 1), (1, 1)),  # empty batch
+    ],
+)
+def test_col2im_scatter_and_strided_adds_agree(shape, kernel, stride, dilation, dtype):
+    """col2im's two ways (one scatter_add_, on the CPU for narrow outputs; k_h·k_w strided adds elsewhere)
+    sum each pixel's entries in the same order: in float32 and float64 the same bits, ±inf, NaN and −0
+    included. In float16/bfloat16 they differ (the scatter rounds less: measured 2–3.5× smaller mean
+    error); both are held to F.fold's values in float64 at low-precision tolerance. The dispatcher picks
+    the scatter below SCATTER_BELOW_WIDTH and the adds from there on."""
+    from refnets.functional import conv
+
+    n, c, h, w = shape
+    torch.manual_seed(0)
+    positions = conv.conv_output_size(h, kernel[0], stride[0], 0, dilation[0]) * conv.conv_output_size(w, kernel[1], stride[1], 0, dilation[1])
+    cols = torch.randn(n, c * kernel[0] * kernel[1], positions, dtype=torch.float64).to(dtype)
+    if n:
+        cols.view(-1)[:5] = torch.tensor([float("inf"), float("-inf"), float("nan"), -0.0, 1e4])
+    args = (cols, (h, w), kernel, stride, dilation)
+    adds, scatter = conv._col2im_adds(*args), conv._col2im_scatter(*args)
+    if dtype in (torch.float32, torch.float64):
+        bits = torch.int64 if dtype == torch.float64 else torch.int32
+        nan = adds.isnan()
+        assert torch.equal(nan, scatter.isnan())  # a NaN's payload is not specified
+        assert torch.equal(adds.masked_fill(nan, 0).view(bits), scatter.masked_fill(nan, 0).view(bits))
+    finite = cols.nan_to_num(0.0, 0.0, 0.0)
+    fold = F.fold(finite.double().reshape(n, -1, positions), (h, w), kernel, dilation=dilation, stride=stride) if n else finite.double().new_zeros(shape)
+    # up to 25 roundings of partial sums of ~|5|: bfloat16 keeps 8 bits (eps 2⁻⁸), float16 11 (2⁻¹¹)
+    tol = {torch.bfloat16: dict(rtol=3e-2, atol=0.2), torch.float16: dict(rtol=1e-2, atol=3e-2)}.get(dtype, F32)
+    for way in (conv._col2im_adds, conv._col2im_scatter):
+        torch.testing.assert_close(way(finite, *args[1:]).double(), fold, **tol)
+    with _RecordAten() as rec:
+        conv._col2im(*args)
+    narrow = conv.conv_output_size(w, kernel[1], stride[1], 0, dilation[1]) < conv.SCATTER_BELOW_WIDTH
+    assert ("aten.scatter_add_" in rec.ops) == narrow and ("aten.add_" in rec.ops) == (not narrow and n > 0)
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
