@@ -148,8 +148,10 @@ def test_unknown_id_is_refused_naming_the_known_ones(capsys):
 
 @pytest.mark.parametrize("argv, message", [(["--repeats", "0"], "--repeats: expected a positive integer, got '0'"),
                                            (["--threads", "two"], "--threads: expected a positive integer, got 'two'"),
-                                           (["--json", "no/such/folder/b.json"], "--json: the folder of 'no/such/folder/b.json' does not exist")])
-def test_bad_arguments_are_refused_before_measuring(argv, message, capsys):
+                                           (["--json", "no/such/folder/b.json"], "--json: the folder of 'no/such/folder/b.json' does not exist"),
+                                           (["--json", "."], "--json: '.' is a folder; give a file name, e.g. 'bench.json'")])
+def test_bad_arguments_are_refused_before_measuring(argv, message, capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
     with pytest.raises(SystemExit) as exit:
         main(argv)
     assert exit.value.code == 2 and message in capsys.readouterr().err

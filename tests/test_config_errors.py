@@ -55,6 +55,21 @@ TRAIN_CASES = [
     (["experiment=mlp_xor", "data.val_size=400"], r"data.val_size=400 is not allowed: it must be smaller than the training set \(data.n_train = 400\)"),
     (["model.net.activation=swish"], r"model: ValueError: activation must be one of \('sigmoid', 'tanh', 'relu'\), got 'swish'"),
     (["ckpt_path=nope.ckpt"], r"ckpt_path='nope.ckpt' is not a file"),
+    # values that Lightning or torch would only trip over inside the run (after an epoch, or in configure_optimizers)
+    (["experiment=mlp_xor", "+optimizer.lrr=0.1"], r"optimizer \(torch.optim.SGD\): TypeError: .*unexpected keyword argument 'lrr'"),
+    (["experiment=mlp_xor", "optimizer.momentum=-1"], r"optimizer \(torch.optim.SGD\): ValueError: Invalid momentum value: -1"),
+    (["experiment=mlp_xor", "scheduler=step", "scheduler.step_size=0"], r"scheduler \(torch.optim.lr_scheduler.StepLR\): ZeroDivisionError"),
+    (["experiment=mlp_xor", "trainer.max_epochs=3", "scheduler=step", "scheduler.step_size=1", "scheduler.gamma=abc"],
+     r"scheduler \(torch.optim.lr_scheduler.StepLR\): TypeError: .* \(stepping it through trainer.max_epochs=3 epochs"),
+    (["callbacks.model_checkpoint.monitor=val/accuracy"], r"callbacks.model_checkpoint.monitor='val/accuracy' is not allowed: expected one of val/acc, val/loss"),
+    (["callbacks.histograms.every_n_steps=0"], r"callbacks.histograms.every_n_steps=0 is not allowed: expected an integer ≥ 1"),
+    (["callbacks.images.num_images=0"], r"callbacks.images.num_images=0 is not allowed"),
+    (["trainer.check_val_every_n_epoch=0"], r"trainer.check_val_every_n_epoch=0 is not allowed: expected null or an integer ≥ 1"),
+    (["experiment=mlp_xor", "data.n_train=abc"], r"data.n_train='abc' is not allowed: expected an integer ≥ 1"),
+    (["experiment=mlp_xor", "data.n_test=-3"], r"data.n_test=-3 is not allowed: expected an integer ≥ 1"),
+    (["data.test_size=-1000"], r"data.test_size=-1000 is not allowed: expected an integer in \[1, 1797\)"),
+    (["data.test_size=0"], r"data.test_size=0 is not allowed"),
+    (["experiment=perceptron_blobs", "model.lr=-1"], r"model.lr=-1 is not allowed: expected a finite number > 0"),
 ]
 
 
@@ -87,6 +102,23 @@ def test_train_refuses_to_resume_a_checkpoint_of_another_model(cli, mlp_checkpoi
     assert result.returncode == 2, out[-2000:]
     assert "holds a MLP that does not fit this model (LeNet5)" in out and "experiment=mlp_xor" in out
     assert "Traceback" not in out and out.count("\n") < 15  # one message, not 38 lines of keys
+
+
+@pytest.mark.parametrize("args, message", [
+    (["trainer.max_epochs=1"], r"has finished 1 epochs and trainer.max_epochs=1 leaves nothing to train: resuming would only test it again"),
+    (["trainer.max_epochs=3", "data=moons"], r"was trained with another data \(data.kind: 'xor' → 'moons'.*\): resuming would continue its run on other data"),
+    (["trainer.max_epochs=3", "optimizer=adam"], r"was trained with another optimizer \(optimizer._target_: 'torch.optim.SGD' → 'torch.optim.Adam'\)"),
+], ids=["finished", "other-data", "other-optimizer"])
+def test_train_refuses_a_resume_that_would_overwrite_or_mix_runs(cli, mlp_checkpoint, args, message):
+    """Resuming continues the checkpoint's run in its folder: a finished run (its metrics.json would be overwritten
+    by a second test) or other data or another optimiser (its saved state would not fit) stop before anything runs."""
+    metrics = mlp_checkpoint.parents[1] / "metrics.json"
+    before = metrics.read_bytes()
+    result = cli("train", ["experiment=mlp_xor", *args, f"ckpt_path={mlp_checkpoint}", *QUIET])
+    out = result.output
+    assert result.returncode == 2 and re.search(message, out), out[-2000:]
+    assert "Traceback" not in out and metrics.read_bytes() == before
+    assert f"ckpt_path={str(mlp_checkpoint)!r}" in out  # names the file
 
 
 def test_eval_refuses_a_checkpoint_that_does_not_fit_the_overridden_model(cli, mlp_checkpoint, tmp_path):

@@ -70,6 +70,18 @@ def test_eval_with_only_the_checkpoint_reproduces_the_test_accuracy(cli, model, 
     assert "test/acc" in evaluated.stdout and result["changed_from_training"] == {}
 
 
+def test_eval_does_not_take_the_training_runs_limits_or_log_folder():
+    """An evaluation reads all of its split and logs under its own folder: the training run's trainer.limit_*
+    and paths.log_dir/output_dir overrides are not taken (its model, data and ops are)."""
+    from refnets.cli.eval import eval_overrides
+
+    trained = ["data=digits", "+trainer.limit_test_batches=1", "trainer.limit_val_batches=2", "paths.log_dir=/elsewhere",
+               "data.eval_batch_size=20", "ops=builtin", "trainer.max_epochs=3", "callbacks.images=null"]
+    taken = eval_overrides({"refnets": {"overrides": trained}}, ["ckpt_path=x.ckpt", "++trainer.limit_test_batches=0.5"])
+    assert taken == ["data=digits", "data.eval_batch_size=20", "ops=builtin", "trainer.max_epochs=3", "ckpt_path=x.ckpt",
+                     "++trainer.limit_test_batches=0.5"]
+
+
 def test_eval_overrides_still_apply_and_are_reported(cli, tmp_path):
     trained = cli("train", ["experiment=mlp_moons", "trainer.max_epochs=2", "test=false", *QUIET])
     ckpt = json.loads((_run_folder(trained, tmp_path) / "metrics.json").read_text())["last_checkpoint"]

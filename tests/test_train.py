@@ -45,6 +45,14 @@ def test_short_run_of_every_model(overrides, tmp_path):
         assert 0.0 <= written["metrics"][key] < float("inf"), key
 
 
+def test_a_test_shorter_than_the_predictions_grid_still_finishes(tmp_path):
+    """callbacks.images draws num_images (32) test predictions; a test cut to 20 images (trainer.limit_test_batches)
+    draws those 20, and the run writes its metrics (it crashed after training, with IndexError)."""
+    summary = run(["data=digits", "trainer.max_epochs=1", "+trainer.limit_train_batches=2", "+trainer.limit_val_batches=1",
+                   "+trainer.limit_test_batches=1", "data.eval_batch_size=20"], tmp_path)
+    assert 0.0 <= summary["metrics"]["test/acc"] <= 1.0 and (tmp_path / "metrics.json").is_file()
+
+
 def test_threads_sets_torch_threads_and_the_summary_says_so(tmp_path):
     """threads=1 is torch.set_num_threads(1) for the run, recorded in metrics.json (null leaves torch's default)."""
     before = torch.get_num_threads()

@@ -92,6 +92,8 @@ def main(argv: list[str] | None = None) -> None:
         p.error(f"--only: unknown id(s) {', '.join(unknown)}; known ids: {', '.join(IDS)}")
     if args.json and not Path(args.json).resolve().parent.is_dir():
         p.error(f"--json: the folder of {args.json!r} does not exist")
+    if args.json and Path(args.json).is_dir():
+        p.error(f"--json: {args.json!r} is a folder; give a file name, e.g. {str(Path(args.json) / 'bench.json')!r}")
     options = make_options(args.quick, device=args.device, repeats=args.repeats, epoch_repeats=args.epoch_repeats, compile=args.compile)
     torch.set_num_threads(args.threads or cores())
     report = {

@@ -44,6 +44,9 @@ config groups (GROUP=OPTION, as for refnets-train):
 SPLITS = ("test", "val")
 # overrides of the training run that do not describe the model or its data, so refnets-eval does not take them
 NOT_TAKEN = ("ckpt_path", "test", "logger", "callbacks", "hydra")
+# … nor these: how much of each split the training run's trainer read (an evaluation reads all of its split)
+# and where it logged (an evaluation writes to logs/<task>/evals/ under the current folder, or paths.log_dir given here)
+NOT_TAKEN_KEYS = ("trainer.limit_", "paths.log_dir", "paths.output_dir")
 # data options that change how the data are read, not which data: a difference is not reported
 READING_ONLY = ("data_dir", "download", "num_workers", "on_device", "eval_batch_size", "batch_size")
 
@@ -56,7 +59,7 @@ def eval_overrides(checkpoint: dict[str, Any], command_line: list[str]) -> list[
     """The training run's overrides that describe its model and data, then the command line's (which win)."""
     given = {_key(o) for o in command_line}
     saved = [o for o in checkpoint["refnets"].get("overrides", [])
-             if _key(o).split(".")[0] not in NOT_TAKEN and _key(o) not in given]
+             if _key(o).split(".")[0] not in NOT_TAKEN and not _key(o).startswith(NOT_TAKEN_KEYS) and _key(o) not in given]
     return [*saved, *command_line]
 
 
@@ -78,7 +81,7 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
         raise ConfigError(f"split={cfg.get('split')!r} is not allowed: expected one of {', '.join(SPLITS)}")
     checkpoint = read_checkpoint(cfg.ckpt_path)
     # no checkpointing: an evaluation writes metrics.json only
-    datamodule, model, trainer, _ = build(cfg, loggers=False, enable_checkpointing=False)
+    datamodule, model, trainer, _ = build(cfg, loggers=False, resume=False, enable_checkpointing=False)
     # The weights alone, not the trainer state: the training run's callbacks (checkpoints, views) are not
     # part of an evaluation, and restoring their state would only warn that they are missing.
     model.load_state_dict(checkpoint["state_dict"])

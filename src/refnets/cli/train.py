@@ -42,6 +42,7 @@ from ..training.checks import (
     check_checkpoint_fits,
     check_config,
     check_model_fits_data,
+    check_resume,
     read_checkpoint,
 )
 
@@ -83,10 +84,11 @@ def _instantiate_all(group: DictConfig | None, key: str) -> list[Any]:
     return [_instantiate(node, f"{key}.{name}") for name, node in (group or {}).items() if node is not None and "_target_" in node]
 
 
-def build(cfg: DictConfig, *, callbacks: bool = True, loggers: bool = True, **trainer_kwargs: Any) -> tuple[L.LightningDataModule, L.LightningModule, L.Trainer, list[Any]]:
+def build(cfg: DictConfig, *, callbacks: bool = True, loggers: bool = True, resume: bool = True, **trainer_kwargs: Any) -> tuple[L.LightningDataModule, L.LightningModule, L.Trainer, list[Any]]:
     """Check the config, then instantiate what a run needs: the datamodule, the model, the trainer and its loggers.
 
-    The model carries the run's config (``model.run_config``), which every checkpoint saves."""
+    The model carries the run's config (``model.run_config``), which every checkpoint saves. With ``resume``,
+    ``cfg.ckpt_path`` is a run to continue (refnets-train), checked by ``check_resume``; refnets-eval only reads its weights."""
     check_config(cfg)
     check_accelerator(cfg.trainer)
     if cfg.get("threads") is not None:  # torch's intra-op threads: see conf/train.yaml
@@ -99,6 +101,8 @@ def build(cfg: DictConfig, *, callbacks: bool = True, loggers: bool = True, **tr
     check_model_fits_data(model, datamodule)
     if checkpoint is not None:
         check_checkpoint_fits(model, checkpoint, cfg.ckpt_path)
+        if resume:
+            check_resume(cfg, checkpoint, cfg.ckpt_path)
     config = OmegaConf.to_container(cfg, resolve=True)
     model.run_config = {"overrides": _overrides(), "config": config, "run_dir": str(cfg.paths.output_dir)}
     run_loggers = _instantiate_all(cfg.get("logger"), "logger") if loggers else []

@@ -441,6 +441,7 @@ class Images(Callback):
     def _predictions_grid(self, trainer, preds, targets):
         plt = _pyplot()
         x, _ = self._samples(trainer, "test", self.num_images)
+        x = x[: len(preds)]  # a test cut short (trainer.limit_test_batches) predicted fewer images than num_images
         cols = 8
         rows = math.ceil(len(x) / cols)
         fig, axes = plt.subplots(rows, cols, figsize=(cols * 1.2, rows * 1.4))

@@ -7,12 +7,15 @@ allowed; the command-line entry points print it and exit with status 2, without 
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import lightning as L
 import torch
+from hydra.errors import InstantiationException
+from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from ..nn import OPS
@@ -20,6 +23,10 @@ from ..nn import OPS
 # the number of training samples (before the validation split) of the datamodules whose size is
 # known from the config alone; MNISTDataModule's datasets are checked when they are loaded
 DIGITS_SAMPLES = 1797
+
+
+# the per-epoch metrics of refnets.training.Classifier that callbacks may monitor
+MONITORED = ("val/acc", "val/loss", "train/acc", "train/loss")
 
 
 class ConfigError(ValueError):
@@ -46,6 +53,21 @@ RULES: list[tuple[str, Callable[[Any], bool], str]] = [
     ("threads", lambda v: v is None or (_is_int(v) and v >= 1), "null (torch's default: one per core this process may use) or an integer ≥ 1"),
     ("ops", lambda v: v in OPS, f"one of {', '.join(OPS)}"),
     ("test", lambda v: isinstance(v, bool), "true or false"),
+    # the perceptron's η (model.lr is ${optimizer.lr} unless overridden)
+    ("model.lr", lambda v: _is_number(v) and v > 0, "a finite number > 0 (the perceptron rule's η)"),
+    ("data.n_train", lambda v: _is_int(v) and v >= 1, "an integer ≥ 1: the number of training samples drawn"),
+    ("data.n_test", lambda v: _is_int(v) and v >= 1, "an integer ≥ 1: the number of test samples drawn"),
+    ("data.test_size", lambda v: _is_int(v) and 1 <= v < DIGITS_SAMPLES, f"an integer in [1, {DIGITS_SAMPLES}): the digits held out for testing"),
+    ("trainer.check_val_every_n_epoch", lambda v: v is None or (_is_int(v) and v >= 1), "null or an integer ≥ 1"),
+    ("trainer.log_every_n_steps", lambda v: _is_int(v) and v >= 1, "an integer ≥ 1"),
+    ("callbacks.stop_on_non_finite_loss.every_n_steps", lambda v: _is_int(v) and v >= 1, "an integer ≥ 1"),
+    ("callbacks.histograms.every_n_steps", lambda v: _is_int(v) and v >= 1, "an integer ≥ 1"),
+    ("callbacks.gradient_parity.every_n_steps", lambda v: _is_int(v) and v >= 1, "an integer ≥ 1"),
+    ("callbacks.images.every_n_epochs", lambda v: _is_int(v) and v >= 1, "an integer ≥ 1"),
+    ("callbacks.images.num_images", lambda v: _is_int(v) and v >= 1, "an integer ≥ 1"),
+    # what a checkpoint or early stopping can watch: the metrics refnets-train logs
+    ("callbacks.model_checkpoint.monitor", lambda v: v in MONITORED, f"one of {', '.join(MONITORED)}"),
+    ("callbacks.early_stopping.monitor", lambda v: v in MONITORED, f"one of {', '.join(MONITORED)}"),
 ]
 
 
@@ -61,6 +83,72 @@ def check_config(cfg: DictConfig) -> None:
         if not ok(value):
             raise ConfigError(f"{key}={value!r} is not allowed: expected {allowed}")
     _check_val_size(cfg)
+    check_optimization(cfg)
+
+
+def check_optimization(cfg: DictConfig) -> None:
+    """Build the optimiser and the scheduler on a stand-in parameter and step them through every epoch, so a
+    bad key or value (optimizer.momentum=-1, an unknown optimizer.* key, scheduler.gamma=abc,
+    scheduler.step_size=0) stops here rather than in Lightning's configure_optimizers or after an epoch."""
+    optimizer_cfg, scheduler_cfg = cfg.get("optimizer"), cfg.get("scheduler")
+    if optimizer_cfg is None or "_target_" not in optimizer_cfg:
+        return
+    parameter = torch.nn.Parameter(torch.zeros(1))
+    try:
+        optimizer = instantiate(optimizer_cfg)
+        optimizer = optimizer(params=[parameter]) if callable(optimizer) and not isinstance(optimizer, torch.optim.Optimizer) else optimizer
+    except Exception as err:
+        raise ConfigError(f"optimizer ({optimizer_cfg._target_}): {type(_cause(err)).__name__}: {_cause(err)}".split("\nfull_key")[0]) from None
+    if scheduler_cfg is None or "_target_" not in scheduler_cfg:
+        return
+    epochs = cfg.trainer.get("max_epochs") or 1
+    try:
+        scheduler = instantiate(scheduler_cfg)(optimizer=optimizer)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            for _ in range(min(epochs, 10_000)):
+                optimizer.step()
+                scheduler.step(0.0) if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau) else scheduler.step()
+    except Exception as err:
+        raise ConfigError(
+            f"scheduler ({scheduler_cfg._target_}): {type(_cause(err)).__name__}: {_cause(err)} "
+            f"(stepping it through trainer.max_epochs={epochs} epochs on a stand-in parameter)".split("\nfull_key")[0]
+        ) from None
+
+
+def _cause(err: BaseException) -> BaseException:
+    return err.__cause__ if isinstance(err, InstantiationException) and err.__cause__ is not None else err
+
+
+def check_resume(cfg: DictConfig, checkpoint: dict[str, Any], path: Any) -> None:
+    """Resuming continues the checkpoint's own run: refuse what would only overwrite it or mix two runs."""
+    progress = checkpoint.get("loops", {}).get("fit_loop", {}).get("epoch_progress", {}).get("current", {})
+    # "processed": epochs whose batches all ran (at a checkpoint saved at an epoch's end "completed" is one behind)
+    completed, max_epochs = progress.get("processed"), cfg.trainer.get("max_epochs")
+    if isinstance(completed, int) and _is_int(max_epochs) and completed >= max_epochs:
+        raise ConfigError(
+            f"ckpt_path={str(path)!r} has finished {completed} epochs and trainer.max_epochs={max_epochs} leaves nothing to "
+            f"train: resuming would only test it again and overwrite its run's metrics.json. Raise trainer.max_epochs to "
+            f"train on, or evaluate it with `refnets-eval ckpt_path=…`"
+        )
+    trained = checkpoint["refnets"].get("config", {})
+    now = OmegaConf.to_container(cfg, resolve=True)
+    for group, keys in (("optimizer", ("_target_",)), ("data", None)):
+        saved, given = trained.get(group) or {}, now.get(group) or {}
+        differ = sorted(k for k in (keys or saved.keys() | given.keys())
+                        if k not in DATA_READING_ONLY and saved.get(k) != given.get(k))
+        if differ:
+            changes = ", ".join(f"{group}.{k}: {saved.get(k)!r} → {given.get(k)!r}" for k in differ)
+            overrides = " ".join(checkpoint["refnets"].get("overrides", [])) or "(none)"
+            raise ConfigError(
+                f"ckpt_path={str(path)!r} was trained with another {group} ({changes}): resuming would continue its run "
+                f"{'on other data' if group == 'data' else 'with an optimiser whose saved state does not fit'}. It was trained "
+                f"with the overrides {overrides}; resume with those, or start a new run (without ckpt_path)"
+            )
+
+
+# data options that change how the data are read, not which data: they may change when a run resumes
+DATA_READING_ONLY = ("data_dir", "download", "num_workers", "on_device", "eval_batch_size", "batch_size", "pin_memory", "persistent_workers")
 
 
 def _check_val_size(cfg: DictConfig) -> None:
