@@ -26,3 +26,13 @@ def test_device_mismatch_is_named():
         RF.conv2d(x4(1, 3, 5, 5), x4(2, 3, 3, 3).cuda())
     with pytest.raises(ValueError, match=r"weight is on cuda:0 but input is on cpu"):
         RF.linear(x4(1, 3), x4(2, 3).cuda())
+
+
+def test_numpy_integers_are_taken_as_sizes_like_torch_takes_them():
+    """stride=np.int64(2) (a size read from a numpy array) is an int to torch's ops, and to refnets'; a bool is not."""
+    np = pytest.importorskip("numpy")
+    x, w = x4(2, 3, 8, 8), x4(4, 3, 3, 3)
+    torch.testing.assert_close(RF.conv2d(x, w, stride=np.int64(2), padding=(np.int32(1), 1)), torch.nn.functional.conv2d(x, w, stride=2, padding=1))
+    torch.testing.assert_close(RF.max_pool2d(x, np.int64(2)), torch.nn.functional.max_pool2d(x, 2))
+    with pytest.raises(TypeError, match=r"stride must be an int or a pair of ints, got True"):
+        RF.conv2d(x, w, stride=True)

@@ -70,6 +70,11 @@ TRAIN_CASES = [
     (["data.test_size=-1000"], r"data.test_size=-1000 is not allowed: expected an integer in \[1, 1797\)"),
     (["data.test_size=0"], r"data.test_size=0 is not allowed"),
     (["experiment=perceptron_blobs", "model.lr=-1"], r"model.lr=-1 is not allowed: expected a finite number > 0"),
+    (["data.std=abc"], r"data.std='abc' is not allowed: expected a finite number > 0"),
+    (["data.mean=abc"], r"data.mean='abc' is not allowed: expected a finite number"),
+    (["data.on_device=maybe"], r"data.on_device='maybe' is not allowed: expected true or false"),
+    (["+trainer.limit_train_batches=0"], r"trainer.limit_train_batches=0 is not allowed: expected an integer ≥ 1 \(batches\) or a float in \(0, 1\]"),
+    (["+trainer.limit_test_batches=1.5"], r"trainer.limit_test_batches=1.5 is not allowed"),
 ]
 
 

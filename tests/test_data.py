@@ -149,3 +149,20 @@ def test_data_stays_on_the_cpu_for_a_cpu_trainer():
     dm.trainer = SimpleNamespace(strategy=SimpleNamespace(root_device=torch.device("cpu")))
     dm.setup()
     assert dm.splits["train"].inputs.device.type == "cpu"
+
+
+@pytest.mark.parametrize("damage", ["truncated", "garbage"])
+def test_an_idx_file_that_cannot_be_decoded_is_named(damage, tmp_path, monkeypatch):
+    """A truncated or garbage IDX file in <data_dir>/MNIST/raw gets one error naming the folder and the files,
+    not torchvision's RuntimeError/AssertionError from its decoder."""
+    from refnets.data import CorruptDatasetError
+
+    raw = tmp_path / "data" / "MNIST" / "raw"
+    write_idx(raw)
+    images = raw / "train-images-idx3-ubyte"
+    images.write_bytes(images.read_bytes()[:1000] if damage == "truncated" else b"\x07" * 4000)
+    monkeypatch.setitem(mnist_module.SYSTEM_DIRS, "mnist", (str(tmp_path / "nowhere"),))
+    dm = MNISTDataModule("mnist", data_dir=str(tmp_path / "data"), val_size=10, batch_size=8, seed=0, split="standard")
+    with pytest.raises(CorruptDatasetError, match=r"the MNIST IDX files in .*MNIST/raw could not be decoded \(.*\): one of train-images-idx3-ubyte"):
+        dm.prepare_data()
+        dm.setup()

@@ -169,5 +169,14 @@ class MNISTDataModule(ArrayDataModule):
         locate(self.dataset, self.data_dir, self.download)
         cls = DATASETS[self.dataset]
         root = str(Path(self.data_dir).expanduser())
-        splits = [cls(root, train=train, download=False) for train in (True, False)]
+        raw = Path(root) / cls.__name__ / "raw"
+        try:
+            splits = [cls(root, train=train, download=False) for train in (True, False)]
+        except (RuntimeError, AssertionError, ValueError, EOFError, OSError) as err:  # torchvision's decoder on a bad file
+            reason = str(err).strip().splitlines()[0][:200] if str(err).strip() else type(err).__name__
+            raise CorruptDatasetError(
+                f"the {cls.__name__} IDX files in {raw} could not be decoded ({type(err).__name__}: {reason}): one of "
+                f"{', '.join(IDX_FILES)} there is truncated or not an IDX file. Delete that folder's files to have them "
+                f"copied or decoded again from the other sources (see the README's Data section)"
+            ) from None
         return tuple((s.data.unsqueeze(1), s.targets.long()) for s in splits)

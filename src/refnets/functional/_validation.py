@@ -6,6 +6,7 @@ expected, so a wrong call fails here and not deep inside a matmul or an index.
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Sequence
 
 import torch
@@ -39,11 +40,12 @@ def check_same_dtype_device(name: str, value: torch.Tensor, ref_name: str, ref: 
 
 def pair(name: str, value: int | Sequence[int]) -> tuple[int, int]:
     """Turn an int or a 2-sequence into (h, w), as torch.nn.modules.utils._pair does, but checked."""
+    # numbers.Integral: Python's ints and numpy's (np.int64(2)), which torch's own ops take; never a bool
     if isinstance(value, bool):
         raise TypeError(f"{name} must be an int or a pair of ints, got {value!r}")
-    if isinstance(value, int):
-        return value, value
-    if isinstance(value, Sequence) and len(value) == 2 and all(isinstance(v, int) and not isinstance(v, bool) for v in value):
+    if isinstance(value, numbers.Integral):
+        return int(value), int(value)
+    if isinstance(value, Sequence) and len(value) == 2 and all(isinstance(v, numbers.Integral) and not isinstance(v, bool) for v in value):
         return int(value[0]), int(value[1])
     raise TypeError(f"{name} must be an int or a pair of ints, got {value!r}")
 

@@ -41,6 +41,12 @@ def _is_int(v: Any) -> bool:
     return isinstance(v, int) and not isinstance(v, bool)
 
 
+def _fraction_or_count(v: Any, zero: bool) -> bool:
+    if _is_int(v):
+        return v >= (0 if zero else 1)
+    return _is_number(v) and (0 <= v <= 1 if zero else 0 < v <= 1)
+
+
 # key, test, what is allowed; a key absent from the config (e.g. optimizer.lr of the perceptron's
 # run without an optimizer) is not checked
 RULES: list[tuple[str, Callable[[Any], bool], str]] = [
@@ -65,6 +71,13 @@ RULES: list[tuple[str, Callable[[Any], bool], str]] = [
     ("callbacks.gradient_parity.every_n_steps", lambda v: _is_int(v) and v >= 1, "an integer ≥ 1"),
     ("callbacks.images.every_n_epochs", lambda v: _is_int(v) and v >= 1, "an integer ≥ 1"),
     ("callbacks.images.num_images", lambda v: _is_int(v) and v >= 1, "an integer ≥ 1"),
+    ("data.mean", _is_number, "a finite number: the pixel mean subtracted before the network"),
+    ("data.std", lambda v: _is_number(v) and v > 0, "a finite number > 0: the pixel standard deviation divided by"),
+    ("data.on_device", lambda v: isinstance(v, bool), "true or false"),
+    # Lightning's: a count of batches (an integer) or a fraction of them (a float in (0, 1]); 0 switches validation or test off
+    ("trainer.limit_train_batches", lambda v: v is None or _fraction_or_count(v, zero=False), "an integer ≥ 1 (batches) or a float in (0, 1] (a fraction of them)"),
+    ("trainer.limit_val_batches", lambda v: v is None or _fraction_or_count(v, zero=True), "an integer ≥ 0 (batches) or a float in [0, 1] (a fraction of them)"),
+    ("trainer.limit_test_batches", lambda v: v is None or _fraction_or_count(v, zero=True), "an integer ≥ 0 (batches) or a float in [0, 1] (a fraction of them)"),
     # what a checkpoint or early stopping can watch: the metrics refnets-train logs
     ("callbacks.model_checkpoint.monitor", lambda v: v in MONITORED, f"one of {', '.join(MONITORED)}"),
     ("callbacks.early_stopping.monitor", lambda v: v in MONITORED, f"one of {', '.join(MONITORED)}"),
