@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -200,6 +201,20 @@ def test_cli_multirun_sweeps_learning_rates(tmp_path):
     for job in jobs:
         if job.is_dir():
             assert json.loads((job / "metrics.json").read_text())["metrics"]["test/acc"] > 0.5
+
+
+def test_cli_multirun_runs_every_job_when_one_fails(tmp_path):
+    """A bad value in one job of a sweep stops that job only: the jobs after it run, the failure is logged where
+    it happened and reported once more at the end (one line, no traceback), and the sweep exits with status 1."""
+    result = _cli(["-m", "experiment=perceptron_blobs", "optimizer.lr=0.1,-1,1.0", "trainer.max_epochs=1", *QUIET], tmp_path)
+    out = result.stdout + result.stderr
+    assert result.returncode == 1, out[-2000:]
+    assert re.search(r"multirun job #1 \(experiment=perceptron_blobs optimizer.lr=-1 .*\) failed \(the other jobs ran\): optimizer.lr=-1 is not allowed", out), out[-2000:]
+    assert "Traceback" not in out
+    jobs = {j.name.split("_", 1)[0]: j for j in (tmp_path / "logs" / "perceptron_blobs" / "multiruns").glob("*/*") if j.is_dir()}
+    assert sorted(jobs) == ["0", "1", "2"]
+    assert (jobs["0"] / "metrics.json").is_file() and (jobs["2"] / "metrics.json").is_file()
+    assert not (jobs["1"] / "metrics.json").exists()
 
 
 @pytest.mark.slow

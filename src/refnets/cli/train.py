@@ -25,7 +25,8 @@ import hydra
 import lightning as L
 import torch
 from hydra.core.hydra_config import HydraConfig
-from hydra.errors import InstantiationException
+from hydra.types import RunMode
+from hydra.errors import CompactHydraException, InstantiationException
 from hydra.utils import instantiate
 from lightning.pytorch.callbacks import LearningRateMonitor, ProgressBar
 from lightning.pytorch.loggers import TensorBoardLogger
@@ -238,17 +239,31 @@ def _report(summary: dict[str, Any], output_dir: Path, loggers: list[Any]) -> No
     print("\n".join(lines), flush=True)
 
 
+class JobFailed(CompactHydraException):
+    """A multirun job that stopped (a bad value, missing data, a non-finite loss). Hydra records it and runs the
+    sweep's other jobs; at the end it prints the first such message, one line, and exits with status 1."""
+
+
+def _multirun_job() -> str | None:
+    """'#N (its overrides)' when this is a job of a multirun, else None."""
+    if not HydraConfig.initialized() or HydraConfig.get().mode != RunMode.MULTIRUN:
+        return None
+    hydra_cfg = HydraConfig.get()
+    return f"#{hydra_cfg.job.num} ({' '.join(hydra_cfg.overrides.task) or 'no overrides'})"
+
+
 def run_reporting_errors(task, *args: Any) -> Any:
     """Run ``task``; a configuration or data problem ends in its message and exit status 2, no traceback;
-    a run stopped by a non-finite loss in its message and exit status 1."""
+    a run stopped by a non-finite loss in its message and exit status 1. In a multirun the job's message is
+    logged and the sweep goes on to its next job (a typo or a diverging learning rate in one job does not
+    throw away the others); Hydra then ends the sweep with the first failed job's message and status 1."""
     try:
         return task(*args)
-    except (ConfigError, DatasetNotFoundError) as err:
+    except (ConfigError, DatasetNotFoundError, RunStopped) as err:
         log.error("%s", err)
-        sys.exit(2)
-    except RunStopped as err:
-        log.error("%s", err)
-        sys.exit(1)
+        if (job := _multirun_job()) is not None:
+            raise JobFailed(f"multirun job {job} failed (the other jobs ran): {err}") from None
+        sys.exit(1 if isinstance(err, RunStopped) else 2)
 
 
 @hydra.main(version_base="1.3", config_path=str(config_dir()), config_name="train")
