@@ -165,8 +165,21 @@ def test_perceptron_learns_separable_blobs_and_not_xor():
 def test_models_reject_bad_arguments():
     with pytest.raises(ValueError, match=r"ops must be one of \('custom', 'builtin'\), got 'cuda'"):
         MLP(ops="cuda")
-    with pytest.raises(ValueError, match=r"sizes must list at least two positive layer sizes.*\[784\]"):
+    with pytest.raises(ValueError, match=r"sizes must list at least two layer sizes, each an integer ≥ 1 \(input first\), got \[784\]"):
         MLP([784])
+    with pytest.raises(ValueError, match=r"each an integer ≥ 1 \(input first\), got \[784.0, 10\]"):
+        MLP([784.0, 10])
+    with pytest.raises(ValueError, match=r"got \[True, 2\]"):
+        MLP([True, 2])
+    MLP([1, 1])  # one output: a regression network (notebook 2), not a classifier
+    with pytest.raises(ValueError, match=r"num_classes must be an integer ≥ 2, got 0"):
+        LeNet5(num_classes=0)
+    with pytest.raises(ValueError, match=r"in_channels must be an integer ≥ 1, got 0"):
+        LeNet5(in_channels=0)
+    with pytest.raises(ValueError, match=r"in_features must be an integer ≥ 1, got 0"):
+        Perceptron(0)
+    with pytest.raises(ValueError, match=r"num_classes must be an integer ≥ 2, got 1"):
+        Perceptron(2, num_classes=1)
     with pytest.raises(ValueError, match=r"activation must be one of \('sigmoid', 'tanh', 'relu'\), got 'gelu'"):
         LeNet5(activation="gelu")
     with pytest.raises(ValueError, match=r"init must be one of"):

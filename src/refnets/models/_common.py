@@ -22,6 +22,13 @@ def choice(name: str, value: object, options: Iterable[str]) -> str:
     return value  # type: ignore[return-value]
 
 
+def count(name: str, value: object, minimum: int) -> int:
+    """An integer ≥ ``minimum`` (a layer size, a number of classes), or a ValueError naming it."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ValueError(f"{name} must be an integer ≥ {minimum}, got {value!r}")
+    return value
+
+
 @torch.no_grad()
 def initialise(model: nn.Module, scheme: str) -> None:
     """Re-draw every weight and bias of the Linear/Conv2d layers of ``model``, in module order.

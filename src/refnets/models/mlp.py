@@ -38,8 +38,8 @@ class MLP(nn.Module):
     ) -> None:
         super().__init__()
         sizes = list(sizes)
-        if len(sizes) < 2 or not all(isinstance(s, int) and s > 0 for s in sizes):
-            raise ValueError(f"sizes must list at least two positive layer sizes (input first), got {sizes}")
+        if len(sizes) < 2 or not all(isinstance(s, int) and not isinstance(s, bool) and s > 0 for s in sizes):
+            raise ValueError(f"sizes must list at least two layer sizes, each an integer ≥ 1 (input first), got {sizes}")
         S = op_set(ops)
         self.ops = S.name
         choice("activation", activation, ACTIVATIONS)

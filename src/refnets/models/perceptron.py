@@ -6,6 +6,7 @@ import torch
 from torch import nn
 
 from ..nn import op_set
+from ._common import count
 
 
 class Perceptron(nn.Module):
@@ -29,8 +30,8 @@ class Perceptron(nn.Module):
 
     def __init__(self, in_features: int, num_classes: int = 2, ops: str = "custom") -> None:
         super().__init__()
-        if num_classes < 2:
-            raise ValueError(f"num_classes must be at least 2, got {num_classes}")
+        count("in_features", in_features, 1)
+        count("num_classes", num_classes, 2)
         S = op_set(ops)
         self.ops = S.name
         self.num_classes = num_classes
