@@ -215,7 +215,7 @@ def read_checkpoint(path: Any, key: str = "ckpt_path") -> dict[str, Any]:
     try:
         checkpoint = torch.load(str(path), map_location="cpu", weights_only=True)
     except Exception as err:  # truncated, garbage, or a pickle that holds code: all unreadable here
-        reason = str(err).strip().splitlines()[0][:200] if str(err).strip() else type(err).__name__
+        reason = _load_error_reason(err)
         raise ConfigError(
             f"{key}={str(path)!r} is not a readable checkpoint ({type(err).__name__}: {reason}); the file is truncated, "
             f"corrupt or not a PyTorch checkpoint: pass a .ckpt written by refnets-train"
@@ -227,6 +227,16 @@ def read_checkpoint(path: Any, key: str = "ckpt_path") -> dict[str, Any]:
             f"{key}={str(path)!r} is a Lightning checkpoint but not one written by refnets-train (it holds no 'refnets' run config)"
         )
     return checkpoint
+
+
+def _load_error_reason(err: BaseException) -> str:
+    """torch.load's error in one line. Its weights-only refusal opens with advice to load again with
+    weights_only=False, which would run whatever code the file holds: only the unpickler's own reason is kept."""
+    text = str(err).strip()
+    if "WeightsUnpickler error:" in text:
+        detail = text.split("WeightsUnpickler error:", 1)[1].strip().split("\n\n", 1)[0].strip()
+        return f"torch.load(weights_only=True) could not read it: {detail[:200] or 'not plain tensor data'}"
+    return text.splitlines()[0][:200] if text else type(err).__name__
 
 
 def check_checkpoint_fits(model: L.LightningModule, checkpoint: dict[str, Any], path: Any, key: str = "ckpt_path") -> None:
