@@ -20,7 +20,7 @@ import hydra
 from omegaconf import DictConfig, OmegaConf
 
 from ..config import config_dir
-from ..training.checks import ConfigError, read_checkpoint
+from ..training.checks import DATA_READING_ONLY, ConfigError, read_checkpoint
 from .train import build, help_text, quiet_lightning, quote_ckpt_path, run_reporting_errors, wants_help, write_metrics
 
 EVAL_HELP = """refnets-eval: test a checkpoint written by refnets-train, from the checkpoint alone
@@ -47,8 +47,6 @@ NOT_TAKEN = ("ckpt_path", "test", "logger", "callbacks", "hydra")
 # … nor these: how much of each split the training run's trainer read (an evaluation reads all of its split)
 # and where it logged (an evaluation writes to logs/<task>/evals/ under the current folder, or paths.log_dir given here)
 NOT_TAKEN_KEYS = ("trainer.limit_", "paths.log_dir", "paths.output_dir")
-# data options that change how the data are read, not which data: a difference is not reported
-READING_ONLY = ("data_dir", "download", "num_workers", "on_device", "eval_batch_size", "batch_size")
 
 
 def _key(override: str) -> str:
@@ -89,7 +87,7 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     now = model.run_config["config"]
     changed = {
         k: v for group in ("ops", "model", "data") for k, v in _differences(trained.get(group), now.get(group), group).items()
-        if k.rsplit(".", 1)[-1] not in READING_ONLY
+        if k.rsplit(".", 1)[-1] not in DATA_READING_ONLY
     }
     run = trainer.test if cfg.split == "test" else trainer.validate
     run(model, datamodule=datamodule, verbose=False)

@@ -44,6 +44,7 @@ from ..training.checks import (
     check_config,
     check_model_fits_data,
     check_resume,
+    describe,
     read_checkpoint,
 )
 
@@ -77,8 +78,7 @@ def _instantiate(node: DictConfig, key: str, **kwargs: Any) -> Any:
     try:
         return instantiate(node, **kwargs)
     except InstantiationException as err:
-        cause = err.__cause__ or err
-        raise ConfigError(f"{key}: {type(cause).__name__}: {cause}".split("\nfull_key")[0]) from None
+        raise ConfigError(f"{key}: {describe(err)}") from None
 
 
 def _instantiate_all(group: DictConfig | None, key: str) -> list[Any]:
@@ -100,11 +100,11 @@ def build(cfg: DictConfig, *, callbacks: bool = True, loggers: bool = True, resu
     datamodule = _instantiate(cfg.data, "data")
     model = _instantiate(cfg.model, "model")
     check_model_fits_data(model, datamodule)
+    config = OmegaConf.to_container(cfg, resolve=True)
     if checkpoint is not None:
         check_checkpoint_fits(model, checkpoint, cfg.ckpt_path)
         if resume:
-            check_resume(cfg, checkpoint, cfg.ckpt_path)
-    config = OmegaConf.to_container(cfg, resolve=True)
+            check_resume(config, checkpoint, cfg.ckpt_path)
     model.run_config = {"overrides": _overrides(), "config": config, "run_dir": str(cfg.paths.output_dir)}
     run_loggers = _instantiate_all(cfg.get("logger"), "logger") if loggers else []
     run_callbacks = _instantiate_all(cfg.get("callbacks"), "callbacks") if callbacks else []

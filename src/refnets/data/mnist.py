@@ -166,10 +166,9 @@ class MNISTDataModule(ArrayDataModule):
         locate(self.dataset, self.data_dir, self.download)
 
     def load(self):
-        locate(self.dataset, self.data_dir, self.download)
+        raw = locate(self.dataset, self.data_dir, self.download)
         cls = DATASETS[self.dataset]
         root = str(Path(self.data_dir).expanduser())
-        raw = Path(root) / cls.__name__ / "raw"
         try:
             splits = [cls(root, train=train, download=False) for train in (True, False)]
         except (RuntimeError, AssertionError, ValueError, EOFError, OSError) as err:  # torchvision's decoder on a bad file

@@ -26,6 +26,12 @@ import torch
 from torch.autograd.function import _SingleLevelFunction
 
 
+def tracing_or_transformed() -> bool:
+    """torch.compile is tracing, or a functorch transform (vmap, grad, jacrev) is active: the code paths that
+    need PyTorch's recommended form and ops every transform knows."""
+    return torch.compiler.is_compiling() or torch._C._are_functorch_transforms_active()
+
+
 class Function(torch.autograd.Function):
     """A refnets op: forward(*inputs) / setup_context / backward; call it with :meth:`call`."""
 
@@ -55,6 +61,6 @@ class Function(torch.autograd.Function):
     @classmethod
     def call(cls, *inputs):
         """``cls.apply(*inputs)``, through the eager twin when no transform or compiler needs the recommended form."""
-        if torch.compiler.is_compiling() or torch._C._are_functorch_transforms_active():
+        if tracing_or_transformed():
             return cls.apply(*inputs)
         return cls._eager.apply(*inputs)

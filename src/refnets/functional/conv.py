@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 
 from ._dtypes import autocast_dtype, autocast_off
-from ._function import Function
+from ._function import Function, tracing_or_transformed
 from ._validation import (
     check_floating,
     check_non_negative,
@@ -74,9 +74,8 @@ def _col2im(
     (i, j), k_h·k_w adds each over all patches at once (:func:`_col2im_adds`); or, on the CPU for
     narrow outputs, one ``scatter_add_`` of every entry onto its pixel (:func:`_col2im_scatter`).
     """
-    (h, w), (kh, kw), (sh, sw), (dh, dw) = size, kernel, stride, dilation
-    w_out = conv_output_size(w, kw, sw, 0, dw)
-    if w_out < SCATTER_BELOW_WIDTH and cols.device.type == "cpu" and not _tracing_or_transformed():
+    w_out = conv_output_size(size[1], kernel[1], stride[1], 0, dilation[1])
+    if w_out < SCATTER_BELOW_WIDTH and cols.device.type == "cpu" and not tracing_or_transformed():
         return _col2im_scatter(cols, size, kernel, stride, dilation)
     return _col2im_adds(cols, size, kernel, stride, dilation)
 
@@ -86,10 +85,6 @@ def _col2im(
 # scatter_add_ 0.44 ms (batch 64, 6 channels, 5×5, 2 threads; medians of 40); at W_out = 14 0.63×, at 20–28
 # 0.9× (one thread: 1.0–1.06×), and with a 3×3 kernel at W_out = 30 the scatter took 1.6× the adds.
 SCATTER_BELOW_WIDTH = 16
-
-
-def _tracing_or_transformed() -> bool:
-    return torch.compiler.is_compiling() or torch._C._are_functorch_transforms_active()
 
 
 def _col2im_adds(cols, size, kernel, stride, dilation) -> torch.Tensor:

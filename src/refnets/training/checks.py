@@ -106,12 +106,10 @@ def check_optimization(cfg: DictConfig) -> None:
     optimizer_cfg, scheduler_cfg = cfg.get("optimizer"), cfg.get("scheduler")
     if optimizer_cfg is None or "_target_" not in optimizer_cfg:
         return
-    parameter = torch.nn.Parameter(torch.zeros(1))
-    try:
-        optimizer = instantiate(optimizer_cfg)
-        optimizer = optimizer(params=[parameter]) if callable(optimizer) and not isinstance(optimizer, torch.optim.Optimizer) else optimizer
+    try:  # a partial (``_partial_: true``), as Classifier.configure_optimizers calls it
+        optimizer = instantiate(optimizer_cfg)(params=[torch.nn.Parameter(torch.zeros(1))])
     except Exception as err:
-        raise ConfigError(f"optimizer ({optimizer_cfg._target_}): {type(_cause(err)).__name__}: {_cause(err)}".split("\nfull_key")[0]) from None
+        raise ConfigError(f"optimizer ({optimizer_cfg._target_}): {describe(err)}") from None
     if scheduler_cfg is None or "_target_" not in scheduler_cfg:
         return
     epochs = cfg.trainer.get("max_epochs") or 1
@@ -124,20 +122,23 @@ def check_optimization(cfg: DictConfig) -> None:
                 scheduler.step(0.0) if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau) else scheduler.step()
     except Exception as err:
         raise ConfigError(
-            f"scheduler ({scheduler_cfg._target_}): {type(_cause(err)).__name__}: {_cause(err)} "
-            f"(stepping it through trainer.max_epochs={epochs} epochs on a stand-in parameter)".split("\nfull_key")[0]
+            f"scheduler ({scheduler_cfg._target_}): {describe(err)} (stepping it through trainer.max_epochs={epochs} epochs "
+            f"on a stand-in parameter)"
         ) from None
 
 
-def _cause(err: BaseException) -> BaseException:
-    return err.__cause__ if isinstance(err, InstantiationException) and err.__cause__ is not None else err
+def describe(err: BaseException) -> str:
+    """'Type: message' of what went wrong, the class's own error rather than Hydra's wrapper, without Hydra's full_key lines."""
+    cause = err.__cause__ if isinstance(err, InstantiationException) and err.__cause__ is not None else err
+    return f"{type(cause).__name__}: {cause}".split("\nfull_key")[0]
 
 
-def check_resume(cfg: DictConfig, checkpoint: dict[str, Any], path: Any) -> None:
-    """Resuming continues the checkpoint's own run: refuse what would only overwrite it or mix two runs."""
+def check_resume(config: dict[str, Any], checkpoint: dict[str, Any], path: Any) -> None:
+    """Resuming continues the checkpoint's own run: refuse what would only overwrite it or mix two runs.
+    ``config``: this run's composed config, resolved (as every checkpoint saves it)."""
     progress = checkpoint.get("loops", {}).get("fit_loop", {}).get("epoch_progress", {}).get("current", {})
     # "processed": epochs whose batches all ran (at a checkpoint saved at an epoch's end "completed" is one behind)
-    completed, max_epochs = progress.get("processed"), cfg.trainer.get("max_epochs")
+    completed, max_epochs = progress.get("processed"), config["trainer"].get("max_epochs")
     if isinstance(completed, int) and _is_int(max_epochs) and completed >= max_epochs:
         raise ConfigError(
             f"ckpt_path={str(path)!r} has finished {completed} epochs and trainer.max_epochs={max_epochs} leaves nothing to "
@@ -145,9 +146,8 @@ def check_resume(cfg: DictConfig, checkpoint: dict[str, Any], path: Any) -> None
             f"train on, or evaluate it with `refnets-eval ckpt_path=…`"
         )
     trained = checkpoint["refnets"].get("config", {})
-    now = OmegaConf.to_container(cfg, resolve=True)
     for group, keys in (("optimizer", ("_target_",)), ("data", None)):
-        saved, given = trained.get(group) or {}, now.get(group) or {}
+        saved, given = trained.get(group) or {}, config.get(group) or {}
         differ = sorted(k for k in (keys or saved.keys() | given.keys())
                         if k not in DATA_READING_ONLY and saved.get(k) != given.get(k))
         if differ:
@@ -160,8 +160,9 @@ def check_resume(cfg: DictConfig, checkpoint: dict[str, Any], path: Any) -> None
             )
 
 
-# data options that change how the data are read, not which data: they may change when a run resumes
-DATA_READING_ONLY = ("data_dir", "download", "num_workers", "on_device", "eval_batch_size", "batch_size", "pin_memory", "persistent_workers")
+# data options that change how the data are read, not which data: they may change when a run resumes, and
+# refnets-eval does not report them as changed from training
+DATA_READING_ONLY = ("data_dir", "download", "num_workers", "on_device", "eval_batch_size", "batch_size")
 
 
 def _check_val_size(cfg: DictConfig) -> None:
