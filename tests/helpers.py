@@ -24,19 +24,16 @@ def options(group: str) -> list[str]:
 
 def compose_train(overrides: list[str], output_dir: Path) -> DictConfig:
     """Compose conf/train.yaml as refnets-train would, with the run folder at ``output_dir``.
-
-    ``cfg.hydra.runtime.choices`` is copied to ``cfg.choices`` for tests that check the selection."""
+    Which option each group chose (``hydra.runtime.choices``) is left in ``HydraConfig.get()``."""
     GlobalHydra.instance().clear()
     with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
         cfg = compose("train", overrides=overrides, return_hydra_config=True)
     with open_dict(cfg):
         cfg.hydra.runtime.output_dir = str(output_dir)
     HydraConfig.instance().set_config(cfg)
-    choices = dict(cfg.hydra.runtime.choices)
     with open_dict(cfg):
         cfg.paths.output_dir = str(output_dir)
         del cfg["hydra"]  # as in a real run: the job's config holds no hydra node
-        cfg.choices = choices
     return cfg
 
 

@@ -77,6 +77,9 @@ TRAIN_CASES = [
     (["data.on_device=maybe"], r"data.on_device='maybe' is not allowed: expected true or false"),
     (["+trainer.limit_train_batches=0"], r"trainer.limit_train_batches=0 is not allowed: expected an integer ≥ 1 \(batches\) or a float in \(0, 1\]"),
     (["+trainer.limit_test_batches=1.5"], r"trainer.limit_test_batches=1.5 is not allowed"),
+    # a top-level key nothing reads: Hydra's + adds it without a word
+    (["+seeed=1"], r"seeed: no such key; nothing in refnets reads it \(added with \+seeed=…\?\)\. Did you mean seed\? The top-level keys are: task_name, ops, seed"),
+    (["+epochs=3"], r"epochs: no such key; nothing in refnets reads it \(added with \+epochs=…\?\)\. The top-level keys are"),
 ]
 
 
@@ -181,3 +184,23 @@ def test_a_validation_split_larger_than_files_on_disk_is_refused(cli, tmp_path):
     assert result.returncode == 2, result.output[-2000:]
     assert "data.val_size=500 leaves no training data: the training set has 120 samples" in result.output
     assert "Traceback" not in result.output
+
+
+@pytest.mark.parametrize("module", ["train", "eval"])
+@pytest.mark.parametrize("multirun", [False, True], ids=["run", "multirun"])
+def test_a_log_dir_that_cannot_be_made_is_named(cli, module, multirun, mlp_checkpoint, tmp_path):
+    """Hydra makes the run folder before refnets' code runs; a paths.log_dir under a file (or /proc) is reported
+    in one line naming paths.log_dir, exit status 2, rather than with a traceback from inside Hydra."""
+    blocker = tmp_path / "a_file"
+    blocker.write_text("not a folder\n")
+    args = [*(["-m", "seed=1,2"] if multirun else []), f"paths.log_dir={blocker / 'logs'}"]
+    if module == "eval":
+        args.append(f"ckpt_path={mlp_checkpoint}")
+    result = cli(module, args)
+    out = result.output
+    key = "hydra.sweep.dir" if multirun else "hydra.run.dir"
+    assert result.returncode == 2, out[-2000:]
+    assert re.search(rf"{key}={re.escape(str(blocker))}/logs/\S+: cannot create this run's folder \(NotADirectoryError: .*\); "
+                     rf"paths.log_dir='{re.escape(str(blocker))}/logs' \(or \$REFNETS_LOG_DIR\) must name a folder that can be written", out), out[-2000:]
+    assert "Traceback" not in out and "HYDRA_FULL_ERROR" not in out
+    assert blocker.read_text() == "not a folder\n"

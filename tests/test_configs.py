@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import pytest
 import torch
+from hydra.core.hydra_config import HydraConfig
 from hydra.utils import instantiate
 
 from helpers import CONF, compose_train, options
 from refnets.cli.train import ConfigError, check_accelerator
+from refnets.training.checks import TOP_LEVEL_KEYS
 
 GROUPS = ["model", "data", "trainer", "logger", "optimizer", "scheduler", "callbacks", "experiment"]
 # trainer options that need hardware this machine may lack compose, but only instantiate where it exists
@@ -17,7 +19,7 @@ NEEDS_CUDA = {"cuda", "ddp"}
 @pytest.mark.parametrize("group, option", [(g, o) for g in GROUPS for o in options(g)])
 def test_every_option_composes_and_instantiates(group, option, tmp_path):
     cfg = compose_train([f"{group}={option}"], tmp_path)
-    assert cfg.choices[group] == option
+    assert HydraConfig.get().runtime.choices[group] == option
     model = instantiate(cfg.model)
     assert hasattr(model.net, "ops") and model.net.ops == cfg.ops
     datamodule = instantiate(cfg.data)
@@ -69,3 +71,19 @@ def test_lenet5_config_defaults_are_the_models():
     signature = inspect.signature(LeNet5).parameters
     for key in ("activation", "pooling", "num_classes", "in_channels", "init"):
         assert node[key] == signature[key].default, key
+
+
+def test_top_level_keys_are_what_the_configs_compose():
+    """checks.TOP_LEVEL_KEYS (anything else is refused as a key nothing reads) is exactly the top-level keys of
+    conf/train.yaml and conf/eval.yaml with every experiment: a new key in the configs must be added there."""
+    from hydra import compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+
+    seen = {"train": set(), "eval": set()}
+    for primary in seen:
+        for experiment in [None, *options("experiment")]:
+            GlobalHydra.instance().clear()
+            with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+                seen[primary] |= set(compose(primary, overrides=[f"experiment={experiment}"] if experiment else []))
+    assert seen["train"] | seen["eval"] == set(TOP_LEVEL_KEYS)
+    assert "test" in seen["train"] - seen["eval"] and "split" in seen["eval"] - seen["train"]

@@ -114,6 +114,19 @@ def test_checkpoints_in_multirun_job_folders_evaluate_and_resume(cli, tmp_path):
     assert torch.load(ckpt, weights_only=True)["epoch"] == 1  # the second epoch, written in the job's own folder
 
 
+def test_eval_multirun_sweeps_a_checkpoint_over_splits(cli, tmp_path):
+    """refnets-eval -m ckpt_path=… split=val,test: one job per split, each with the checkpoint's own model and data
+    (the saved overrides go after -m, or argparse refuses the sweep's overrides as unrecognised arguments)."""
+    trained = cli("train", ["experiment=mlp_xor", "trainer.max_epochs=1", "test=false", *QUIET])
+    ckpt = _run_folder(trained, tmp_path) / "checkpoints" / "last.ckpt"
+    swept = cli("eval", ["-m", f"ckpt_path={ckpt}", "split=val,test"])
+    assert swept.returncode == 0, swept.output[-2000:]
+    # under the training run's task_name (its experiment's), as refnets-eval's single runs
+    written = sorted(tmp_path.glob("logs/mlp_xor/multiruns/*/*/metrics.json"))
+    assert [p.parent.name.split(",")[0] for p in written] == ["0_split=val", "1_split=test"], written
+    assert [sorted(json.loads(p.read_text())["metrics"]) for p in written] == [["val/acc", "val/loss"], ["test/acc", "test/loss"]]
+
+
 def test_ties_in_the_best_checkpoint_go_to_the_later_epoch(cli, tmp_path):
     """mlp_xor reaches val/acc 1.0 early; the tested checkpoint is the latest epoch with the best accuracy."""
     trained = cli("train", ["experiment=mlp_xor", "trainer.max_epochs=4", *QUIET])

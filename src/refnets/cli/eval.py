@@ -49,16 +49,24 @@ NOT_TAKEN = ("ckpt_path", "test", "logger", "callbacks", "hydra")
 NOT_TAKEN_KEYS = ("trainer.limit_", "paths.log_dir", "paths.output_dir")
 
 
+# Hydra's flags that take no value
+MODE_FLAGS = ("-m", "--multirun", "-r", "--run", "--resolve")
+
+
 def _key(override: str) -> str:
     return override.split("=", 1)[0].lstrip("+~")
 
 
 def eval_overrides(checkpoint: dict[str, Any], command_line: list[str]) -> list[str]:
-    """The training run's overrides that describe its model and data, then the command line's (which win)."""
-    given = {_key(o) for o in command_line}
+    """The command line's -m (or --multirun), the training run's overrides that describe its model and data,
+    then the rest of the command line (whose overrides win). -m first: after an override, argparse takes the
+    overrides that follow -m for unrecognised arguments."""
+    flags = [a for a in command_line if a in MODE_FLAGS]
+    overrides = [a for a in command_line if a not in MODE_FLAGS]
+    given = {_key(o) for o in overrides}
     saved = [o for o in checkpoint["refnets"].get("overrides", [])
              if _key(o).split(".")[0] not in NOT_TAKEN and not _key(o).startswith(NOT_TAKEN_KEYS) and _key(o) not in given]
-    return [*saved, *command_line]
+    return [*flags, *saved, *overrides]
 
 
 def _differences(trained: Any, now: Any, prefix: str) -> dict[str, tuple[Any, Any]]:

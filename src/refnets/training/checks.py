@@ -6,6 +6,7 @@ allowed; the command-line entry points print it and exit with status 2, without 
 
 from __future__ import annotations
 
+import difflib
 import math
 import warnings
 from collections.abc import Callable
@@ -27,6 +28,15 @@ DIGITS_SAMPLES = 1797
 
 # the per-epoch metrics of refnets.training.Classifier that callbacks may monitor
 MONITORED = ("val/acc", "val/loss", "train/acc", "train/loss")
+
+
+# every top-level key of a composed refnets-train / refnets-eval config (conf/train.yaml, conf/eval.yaml and
+# their groups; tests/test_checks.py holds this equal to what they compose): anything else was added with
+# `+key=value` (or by an experiment) and nothing reads it
+TOP_LEVEL_KEYS = (
+    "task_name", "ops", "seed", "threads", "test", "ckpt_path", "split", "paths",
+    "model", "data", "optimizer", "scheduler", "trainer", "logger", "callbacks",
+)
 
 
 class ConfigError(ValueError):
@@ -86,6 +96,7 @@ RULES: list[tuple[str, Callable[[Any], bool], str]] = [
 
 def check_config(cfg: DictConfig) -> None:
     """Check the values of a composed refnets-train/refnets-eval config; raise ConfigError on the first bad one."""
+    _check_top_level_keys(cfg)
     for key, ok, allowed in RULES:
         try:
             value = OmegaConf.select(cfg, key, default="<absent>", throw_on_missing=True)
@@ -97,6 +108,18 @@ def check_config(cfg: DictConfig) -> None:
             raise ConfigError(f"{key}={value!r} is not allowed: expected {allowed}")
     _check_val_size(cfg)
     check_optimization(cfg)
+
+
+def _check_top_level_keys(cfg: DictConfig) -> None:
+    """A top-level key that nothing reads (`+seeed=1`, a typo of seed) would be ignored without a word: refuse it."""
+    for key in cfg:
+        if key not in TOP_LEVEL_KEYS:
+            close = difflib.get_close_matches(str(key), TOP_LEVEL_KEYS, n=1)
+            hint = f" Did you mean {close[0]}?" if close else ""
+            raise ConfigError(
+                f"{key}: no such key; nothing in refnets reads it (added with +{key}=…?).{hint} "
+                f"The top-level keys are: {', '.join(TOP_LEVEL_KEYS)}"
+            )
 
 
 def check_optimization(cfg: DictConfig) -> None:
