@@ -239,19 +239,31 @@ class GradientParity(Callback):
     The twin is the same model class built with ``ops='builtin'`` and given the run's current weights
     (load_state_dict); its gradients of the built-in loss on the batch just trained are compared with
     the hand-written ones, and ``parity/<parameter>`` logs max|g_custom − g_builtin| / max|g_builtin|.
-    A run whose parity ever exceeds ``threshold`` (float32-sized) says so when it ends. Off for
-    ops=builtin runs and for the perceptron (no gradients).
+    Off for ops=builtin runs and for the perceptron (no gradients).
+
+    A comparison above ``threshold`` is done again in float64, both models on the same weights and batch.
+    A wrong backward is as wrong in float64. A near-tie is not: where a max-pool window's two largest values
+    (or a ReLU's input and 0) differ by a few float32 roundings, the two float32 forwards may choose differently
+    and send a gradient down another path — measured in lenet5_fashion: a conv2 output pair 1.5798451 /
+    1.5798442 in refnets' float32, 1.5798447 / 1.5798450 in PyTorch's, parity 3.6e-4 — while in float64 both
+    choose the larger. When the run ends it warns of float32 differences that float64 does not clear (the
+    hand-written backward and PyTorch's disagree) and reports, without a warning, those it does clear.
 
     Args:
         every_n_steps: compare every n-th step (one extra forward and backward of the batch each time).
-        threshold: the relative difference above which the run ends with a warning.
+        threshold: the relative difference above which a comparison is done again in float64.
+        float64_threshold: the float64 difference that clears a float32 one (float64 rounding, with room).
     """
 
-    def __init__(self, every_n_steps: int = 50, threshold: float = 1e-4) -> None:
-        self.every_n_steps, self.threshold = every_n_steps, threshold
+    def __init__(self, every_n_steps: int = 50, threshold: float = 1e-4, float64_threshold: float = 1e-9) -> None:
+        self.every_n_steps, self.threshold, self.float64_threshold = every_n_steps, threshold, float64_threshold
         self.twin: nn.Module | None = None
         self.worst: tuple[float, str, int] = (0.0, "", -1)
+        # comparisons above threshold: (float32 parity, parameter, step, float64 parity)
+        self.unexplained: list[tuple[float, str, int, float]] = []
+        self.cleared: list[tuple[float, str, int, float]] = []
         self._batch = None
+        self._float64: tuple[nn.Module, nn.Module] | None = None
 
     def on_fit_start(self, trainer, pl_module) -> None:
         run = (pl_module.run_config or {}).get("config") or {}
@@ -259,14 +271,35 @@ class GradientParity(Callback):
         if getattr(pl_module.net, "ops", None) != "custom" or not pl_module.automatic_optimization or net_config is None:
             self.twin = None
             return
+        self.net_config = net_config
+        self.twin = self._build("builtin")
+        first = next(pl_module.net.parameters())
+        self.twin.to(device=first.device, dtype=first.dtype)
+        self.loss_fns = {ops: loss_function(pl_module.hparams.loss, ops) for ops in ("custom", "builtin")}
+
+    def _build(self, ops: str) -> nn.Module:
         # Building a model draws initial weights; drawing them from a forked generator leaves the run's
         # random stream (shuffling, dropout) as it would be without this callback, so an ops=custom run
         # and its ops=builtin twin still see the same batches in the same order.
         with torch.random.fork_rng(devices=[]):
-            self.twin = instantiate({**net_config, "ops": "builtin"})
-        first = next(pl_module.net.parameters())
-        self.twin.to(device=first.device, dtype=first.dtype)
-        self.loss_fn = loss_function(pl_module.hparams.loss, "builtin")
+            return instantiate({**self.net_config, "ops": ops})
+
+    @staticmethod
+    def _parity(custom: dict[str, torch.Tensor | None], builtin: dict[str, torch.Tensor]) -> dict[str, float]:
+        """max|g_custom − g_builtin| / max|g_builtin| of each parameter that has a gradient."""
+        parity = {}
+        for name, g_builtin in builtin.items():
+            g_custom = custom[name]
+            if g_custom is not None:
+                scale = g_builtin.abs().max().clamp_min(torch.finfo(g_builtin.dtype).tiny)
+                parity[name] = float((g_custom - g_builtin).abs().max() / scale)
+        return parity
+
+    def _gradients(self, net: nn.Module, ops: str, state: dict[str, torch.Tensor], x, y) -> dict[str, torch.Tensor]:
+        net.load_state_dict(state)
+        names, params = zip(*net.named_parameters())
+        with torch.enable_grad():
+            return dict(zip(names, torch.autograd.grad(self.loss_fns[ops](net(x), y), params)))
 
     def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
         self._batch = batch if self.twin is not None and trainer.global_step % self.every_n_steps == 0 else None
@@ -276,30 +309,43 @@ class GradientParity(Callback):
             return
         x, y = self._batch
         self._batch = None
-        self.twin.load_state_dict(pl_module.net.state_dict())
-        names, params = zip(*self.twin.named_parameters())
-        with torch.enable_grad():
-            reference = torch.autograd.grad(self.loss_fn(self.twin(x), y), params)
-        custom = dict(pl_module.net.named_parameters())
-        parity = {}
-        for name, g_builtin in zip(names, reference):
-            g_custom = custom[name].grad
-            if g_custom is None:
-                continue
-            scale = g_builtin.abs().max().clamp_min(torch.finfo(g_builtin.dtype).tiny)
-            parity[f"parity/{name}"] = float((g_custom - g_builtin).abs().max() / scale)
-        worst = max(parity.items(), key=lambda kv: kv[1], default=("", 0.0))
-        if worst[1] > self.worst[0]:
-            self.worst = (worst[1], worst[0], trainer.global_step)
+        state = pl_module.net.state_dict()
+        reference = self._gradients(self.twin, "builtin", state, x, y)
+        parity = self._parity({name: p.grad for name, p in pl_module.net.named_parameters()}, reference)
+        worst = max(((v, k) for k, v in parity.items()), default=(0.0, ""))
+        if worst[0] > self.worst[0]:
+            self.worst = (worst[0], worst[1], trainer.global_step)
+        if worst[0] > self.threshold:
+            float64 = max(self._float64_parity(state, x, y).values(), default=0.0)
+            found = (worst[0], worst[1], trainer.global_step, float64)
+            (self.cleared if float64 <= self.float64_threshold else self.unexplained).append(found)
         for logger in trainer.loggers:
-            logger.log_metrics(parity, step=trainer.global_step)
+            logger.log_metrics({f"parity/{k}": v for k, v in parity.items()}, step=trainer.global_step)
+
+    def _float64_parity(self, state: dict[str, torch.Tensor], x: torch.Tensor, y: torch.Tensor) -> dict[str, float]:
+        """The same comparison with both models, the weights and the batch in float64."""
+        if self._float64 is None:
+            device = next(self.twin.parameters()).device
+            self._float64 = (self._build("custom").to(device, torch.float64), self._build("builtin").to(device, torch.float64))
+        custom, builtin = self._float64
+        state = {k: v.double() if v.is_floating_point() else v for k, v in state.items()}
+        x, y = (t.double() if t.is_floating_point() else t for t in (x, y))
+        return self._parity(self._gradients(custom, "custom", state, x, y), self._gradients(builtin, "builtin", state, x, y))
 
     def on_fit_end(self, trainer, pl_module) -> None:
-        value, name, step = self.worst
-        if value > self.threshold:
+        if self.unexplained:
+            value, name, step, float64 = max(self.unexplained)
             log.warning(
-                "gradient parity exceeded %.0e: %s differed from the built-in twin by %.2e (relative) at step %d — "
-                "the hand-written backward and PyTorch's disagree more than float32 rounding explains", self.threshold, name, value, step,
+                "gradient parity exceeded %.0e: %s differed from the built-in twin by %.2e (relative) at step %d, and by %.2e "
+                "in float64 — the hand-written backward and PyTorch's disagree more than float32 rounding explains",
+                self.threshold, name, value, step, float64,
+            )
+        if self.cleared:
+            value, name, step, float64 = max(self.cleared)
+            log.info(
+                "gradient parity: %d comparison(s) exceeded %.0e in float32, at most %s by %.2e at step %d, and agreed to %.0e in "
+                "float64: a max-pool winner or a ReLU decided differently by float32 rounding at a near-tie, not a wrong backward",
+                len(self.cleared), self.threshold, name, value, step, float64,
             )
 
 
