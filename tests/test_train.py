@@ -203,15 +203,37 @@ def test_cli_multirun_sweeps_learning_rates(tmp_path):
             assert json.loads((job / "metrics.json").read_text())["metrics"]["test/acc"] > 0.5
 
 
+def test_cli_multirun_checks_every_job_before_the_first_runs(tmp_path):
+    """Bad values anywhere in a sweep are found before any job runs: each failing job is named with its overrides
+    and message, one line each, and the sweep exits with status 2, nothing trained."""
+    result = _cli(["-m", "experiment=perceptron_blobs", "optimizer.lr=0.1,-1,1.0,abc", "trainer.max_epochs=1", *QUIET], tmp_path)
+    out = result.stdout + result.stderr
+    assert result.returncode == 2, out[-2000:]
+    assert re.search(r"multirun job #1 \(experiment=perceptron_blobs optimizer.lr=-1 trainer.max_epochs=1 .*\): optimizer.lr=-1 is not allowed", out), out[-2000:]
+    assert re.search(r"multirun job #3 \(experiment=perceptron_blobs optimizer.lr=abc .*\): optimizer.lr='abc' is not allowed", out), out[-2000:]
+    assert "2 of the multirun's 4 jobs have a bad value: none was run" in out and "Traceback" not in out
+    assert not list(tmp_path.glob("logs/**/metrics.json")) and not list(tmp_path.glob("logs/**/*.ckpt"))
+
+
+def test_cli_multirun_checks_the_experiments_own_sweep(tmp_path):
+    """nielsen_ch1 sweeps its seeds (hydra.sweeper.params): those jobs are checked too."""
+    result = _cli(["-m", "experiment=nielsen_ch1", "optimizer.lr=-3"], tmp_path)
+    out = result.stdout + result.stderr
+    assert result.returncode == 2, out[-2000:]
+    assert all(f"multirun job #{n} (seed={n + 1} experiment=nielsen_ch1 optimizer.lr=-3)" in out for n in range(5)), out[-2000:]
+    assert "5 of the multirun's 5 jobs have a bad value" in out
+
+
 def test_cli_multirun_runs_every_job_when_one_fails(tmp_path):
-    """A bad value in one job of a sweep stops that job only: the jobs after it run, the failure is logged where
-    it happened and reported once more at the end (one line, no traceback), and the sweep exits with status 1."""
-    result = _cli(["-m", "experiment=perceptron_blobs", "optimizer.lr=0.1,-1,1.0", "trainer.max_epochs=1", *QUIET], tmp_path)
+    """A job that fails only once it runs (here a learning rate of 1e30, whose loss becomes NaN) stops that job
+    only: the jobs after it run, the failure is logged where it happened and reported once more at the end (one
+    line, no traceback), and the sweep exits with status 1."""
+    result = _cli(["-m", "experiment=mlp_moons", "optimizer.lr=0.1,1e30,0.05", "trainer.max_epochs=1", "test=false", *QUIET], tmp_path)
     out = result.stdout + result.stderr
     assert result.returncode == 1, out[-2000:]
-    assert re.search(r"multirun job #1 \(experiment=perceptron_blobs optimizer.lr=-1 .*\) failed \(the other jobs ran\): optimizer.lr=-1 is not allowed", out), out[-2000:]
+    assert re.search(r"multirun job #1 \(experiment=mlp_moons optimizer.lr=1e\+30 .*\) failed \(the other jobs ran\): the training loss became nan", out), out[-2000:]
     assert "Traceback" not in out
-    jobs = {j.name.split("_", 1)[0]: j for j in (tmp_path / "logs" / "perceptron_blobs" / "multiruns").glob("*/*") if j.is_dir()}
+    jobs = {j.name.split("_", 1)[0]: j for j in (tmp_path / "logs" / "mlp_moons" / "multiruns").glob("*/*") if j.is_dir()}
     assert sorted(jobs) == ["0", "1", "2"]
     assert (jobs["0"] / "metrics.json").is_file() and (jobs["2"] / "metrics.json").is_file()
     assert not (jobs["1"] / "metrics.json").exists()
