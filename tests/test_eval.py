@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -125,6 +126,29 @@ def test_eval_multirun_sweeps_a_checkpoint_over_splits(cli, tmp_path):
     written = sorted(tmp_path.glob("logs/mlp_xor/multiruns/*/*/metrics.json"))
     assert [p.parent.name.split(",")[0] for p in written] == ["0_split=val", "1_split=test"], written
     assert [sorted(json.loads(p.read_text())["metrics"]) for p in written] == [["val/acc", "val/loss"], ["test/acc", "test/loss"]]
+
+
+@pytest.mark.parametrize("saved, message", [
+    (["experiment=mlp_xor_renamed"], r"In 'eval': Could not find 'experiment/mlp_xor_renamed' \(available: lenet5_classic_mnist, .*mlp_xor, .*\)\. "
+                                     r"Saved: experiment=mlp_xor_renamed trainer.max_epochs=1\. An override of the same key on the command line replaces the saved one"),
+    (["experiment=mlp_xor", "model.net.widths=[3]"], r"Could not override 'model.net.widths'\. Saved: experiment=mlp_xor model.net.widths=\[3\] trainer.max_epochs=1\."),
+], ids=["gone-experiment", "gone-key"])
+def test_saved_overrides_that_no_longer_compose_are_named_as_the_checkpoints(cli, saved, message, tmp_path):
+    """A checkpoint from an older conf/ (an experiment renamed, a key gone): refnets-eval says the saved overrides are
+    to blame, lists them, and how to replace one; exit 2, no traceback. Replacing it on the command line works."""
+    trained = cli("train", ["experiment=mlp_xor", "trainer.max_epochs=1", "test=false", *QUIET])
+    ckpt = _run_folder(trained, tmp_path) / "checkpoints" / "last.ckpt"
+    checkpoint = torch.load(ckpt, weights_only=True)
+    checkpoint["refnets"]["overrides"] = [*saved, "trainer.max_epochs=1"]
+    old = tmp_path / "old.ckpt"
+    torch.save(checkpoint, old)
+    result = cli("eval", [f"ckpt_path={old}"])
+    out = result.output
+    assert result.returncode == 2, out[-2000:]
+    assert re.search(rf"refnets-eval: ckpt_path={re.escape(str(old))}: the overrides saved in the checkpoint no longer compose with \S+conf: {message}", out), out[-2000:]
+    assert "Traceback" not in out and "HYDRA_FULL_ERROR" not in out
+    if saved[0] != "experiment=mlp_xor":
+        assert cli("eval", [f"ckpt_path={old}", "experiment=mlp_xor"]).returncode == 0
 
 
 def test_ties_in_the_best_checkpoint_go_to_the_later_epoch(cli, tmp_path):

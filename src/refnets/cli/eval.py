@@ -17,6 +17,8 @@ from pathlib import Path
 from typing import Any
 
 import hydra
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
 from omegaconf import DictConfig, OmegaConf
 
 from ..config import config_dir
@@ -67,6 +69,35 @@ def eval_overrides(checkpoint: dict[str, Any], command_line: list[str]) -> list[
     saved = [o for o in checkpoint["refnets"].get("overrides", [])
              if _key(o).split(".")[0] not in NOT_TAKEN and not _key(o).startswith(NOT_TAKEN_KEYS) and _key(o) not in given]
     return [*flags, *saved, *overrides]
+
+
+def check_saved_overrides_compose(checkpoint: dict[str, Any], saved: list[str], path: str) -> None:
+    """The checkpoint's own overrides compose with this version's conf/: else a ConfigError that says so (Hydra's
+    message alone would blame the command line, which does not hold them) and how to replace one."""
+    if not saved:
+        return
+    GlobalHydra.instance().clear()
+    try:
+        with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3"):
+            compose("eval", overrides=saved)
+    except Exception as err:  # Hydra's MissingConfigException, ConfigCompositionException, OverrideParseException
+        lines = str(err).splitlines()
+        reason = (lines[0] if lines else type(err).__name__).rstrip(".")
+        heading = next((i for i, line in enumerate(lines) if line.startswith("Available options")), None)
+        if heading is not None:  # a group option that no longer exists: the ones that do (tab-indented, up to the search path)
+            options = []
+            for line in lines[heading + 1:]:
+                if not line.startswith("\t"):
+                    break
+                options.append(line.strip())
+            reason += f" (available: {', '.join(options)})"
+        raise ConfigError(
+            f"ckpt_path={path}: the overrides saved in the checkpoint no longer compose with {config_dir()}: {reason}. "
+            f"Saved: {' '.join(saved)}. An override of the same key on the command line replaces the saved one "
+            f"(e.g. experiment=… or model.…=…)"
+        ) from None
+    finally:
+        GlobalHydra.instance().clear()
 
 
 def _differences(trained: Any, now: Any, prefix: str) -> dict[str, tuple[Any, Any]]:
@@ -144,10 +175,12 @@ def main() -> None:
             if path is None:
                 raise ConfigError("ckpt_path is required: refnets-eval ckpt_path=<a checkpoint written by refnets-train, e.g. …/checkpoints/last.ckpt>")
             checkpoint = read_checkpoint(path)
+            overrides = eval_overrides(checkpoint, argv)
+            check_saved_overrides_compose(checkpoint, [o for o in overrides if o not in argv], path)
         except ConfigError as err:
             print(f"refnets-eval: {err}", file=sys.stderr)
             sys.exit(2)
-        sys.argv[1:] = eval_overrides(checkpoint, argv)
+        sys.argv[1:] = overrides
     _eval_main()
 
 
