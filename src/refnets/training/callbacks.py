@@ -239,6 +239,9 @@ class GradientParity(Callback):
     The twin is the same model class built with ``ops='builtin'`` and given the run's current weights
     (load_state_dict); its gradients of the built-in loss on the batch just trained are compared with
     the hand-written ones, and ``parity/<parameter>`` logs max|g_custom − g_builtin| / max|g_builtin|.
+    The hand-written ones are the run's own ``.grad`` when that is this batch's float32 gradient, and are
+    recomputed on the batch when it is not (accumulated over batches, averaged over DDP processes, or from a
+    mixed-precision forward), so that both sides are the same quantity.
     Off for ops=builtin runs and for the perceptron (no gradients).
 
     A comparison above ``threshold`` is done again in float64, both models on the same weights and batch.
@@ -295,8 +298,10 @@ class GradientParity(Callback):
                 parity[name] = float((g_custom - g_builtin).abs().max() / scale)
         return parity
 
-    def _gradients(self, net: nn.Module, ops: str, state: dict[str, torch.Tensor], x, y) -> dict[str, torch.Tensor]:
-        net.load_state_dict(state)
+    def _gradients(self, net: nn.Module, ops: str, state: dict[str, torch.Tensor] | None, x, y) -> dict[str, torch.Tensor]:
+        """∂loss/∂parameters of ``net`` on the batch, by autograd.grad (nothing accumulates into .grad)."""
+        if state is not None:
+            net.load_state_dict(state)
         names, params = zip(*net.named_parameters())
         with torch.enable_grad():
             return dict(zip(names, torch.autograd.grad(self.loss_fns[ops](net(x), y), params)))
@@ -311,7 +316,11 @@ class GradientParity(Callback):
         self._batch = None
         state = pl_module.net.state_dict()
         reference = self._gradients(self.twin, "builtin", state, x, y)
-        parity = self._parity({name: p.grad for name, p in pl_module.net.named_parameters()}, reference)
+        if self._grads_are_this_batchs(trainer):  # the gradients the step is about to apply
+            custom = {name: p.grad for name, p in pl_module.net.named_parameters()}
+        else:  # accumulated, all-reduced or autocast: the same batch's float32 gradients, recomputed
+            custom = self._gradients(pl_module.net, "custom", None, x, y)
+        parity = self._parity(custom, reference)
         worst = max(((v, k) for k, v in parity.items()), default=(0.0, ""))
         if worst[0] > self.worst[0]:
             self.worst = (worst[0], worst[1], trainer.global_step)
@@ -321,6 +330,12 @@ class GradientParity(Callback):
             (self.cleared if float64 <= self.float64_threshold else self.unexplained).append(found)
         for logger in trainer.loggers:
             logger.log_metrics({f"parity/{k}": v for k, v in parity.items()}, step=trainer.global_step)
+
+    @staticmethod
+    def _grads_are_this_batchs(trainer) -> bool:
+        """Whether .grad holds this batch's gradient as the twin computes it: not a sum over accumulated batches, not
+        averaged over DDP processes, not from a mixed-precision forward."""
+        return trainer.accumulate_grad_batches == 1 and trainer.world_size == 1 and str(trainer.precision) in ("32-true", "64-true", "32", "64")
 
     def _float64_parity(self, state: dict[str, torch.Tensor], x: torch.Tensor, y: torch.Tensor) -> dict[str, float]:
         """The same comparison with both models, the weights and the batch in float64."""
@@ -344,7 +359,8 @@ class GradientParity(Callback):
             value, name, step, float64 = max(self.cleared)
             log.info(
                 "gradient parity: %d comparison(s) exceeded %.0e in float32, at most %s by %.2e at step %d, and agreed to %.0e in "
-                "float64: a max-pool winner or a ReLU decided differently by float32 rounding at a near-tie, not a wrong backward",
+                "float64: float32 rounding (a max-pool winner or a ReLU's sign decided differently at a near-tie, or a gradient "
+                "that cancels to near zero), not a wrong backward",
                 len(self.cleared), self.threshold, name, value, step, float64,
             )
 
