@@ -80,6 +80,9 @@ TRAIN_CASES = [
     # a top-level key nothing reads: Hydra's + adds it without a word
     (["+seeed=1"], r"seeed: no such key; nothing in refnets reads it \(added with \+seeed=…\?\)\. Did you mean seed\? The top-level keys are: task_name, ops, seed"),
     (["+epochs=3"], r"epochs: no such key; nothing in refnets reads it \(added with \+epochs=…\?\)\. The top-level keys are"),
+    (["+split=val"], r"test and split: test is refnets-train's; split is refnets-eval's \(one of them was added with \+…=…\)"),
+    # a key deleted that another value interpolates
+    (["~seed"], r"data.seed: Interpolation key 'seed' not found"),
 ]
 
 
@@ -201,6 +204,28 @@ def test_a_log_dir_that_cannot_be_made_is_named(cli, module, multirun, mlp_check
     key = "hydra.sweep.dir" if multirun else "hydra.run.dir"
     assert result.returncode == 2, out[-2000:]
     assert re.search(rf"{key}={re.escape(str(blocker))}/logs/\S+: cannot create this run's folder \(NotADirectoryError: .*\); "
-                     rf"paths.log_dir='{re.escape(str(blocker))}/logs' \(or \$REFNETS_LOG_DIR\) must name a folder that can be written", out), out[-2000:]
+                     rf"it is made from paths.log_dir='{re.escape(str(blocker))}/logs' \(or \$REFNETS_LOG_DIR\), which must name a folder that can be written", out), out[-2000:]
     assert "Traceback" not in out and "HYDRA_FULL_ERROR" not in out
     assert blocker.read_text() == "not a folder\n"
+
+
+def test_a_top_level_key_read_through_an_interpolation_is_accepted(cli, tmp_path):
+    """+lr=0.3 optimizer.lr=${lr}: the new key is read, so it is not refused as one nothing reads."""
+    result = cli("train", ["experiment=mlp_xor", "+lr=0.3", "optimizer.lr=${lr}", "trainer.max_epochs=1", "test=false", *QUIET])
+    assert result.returncode == 0, result.output[-2000:]
+    (run,) = tmp_path.glob("logs/mlp_xor/runs/*/checkpoints/last.ckpt")
+    assert torch.load(run, weights_only=True)["refnets"]["config"]["optimizer"]["lr"] == 0.3
+
+
+@pytest.mark.parametrize("args, message", [
+    (["paths.log_dir="], r"paths.log_dir='' is empty \(\$REFNETS_LOG_DIR set to nothing\?\): expected a folder, e.g. paths.log_dir=logs"),
+    (["hydra.run.dir=a_file"], r"hydra.run.dir=a_file: cannot create this run's folder \(FileExistsError: it exists and is not a folder: a_file\); "
+                               r"it is hydra.run.dir as given"),
+    ([f"paths.log_dir={'x' * 300}"], r"hydra.run.dir=x{300}/\S+: a folder name of 300 bytes, longer than the 255 a file system allows "
+                                     r"\(made from paths.log_dir='x{300}'"),
+], ids=["empty", "run-dir-is-a-file", "name-too-long"])
+def test_a_run_folder_that_cannot_be_made_is_named(cli, args, message, tmp_path):
+    (tmp_path / "a_file").write_text("not a folder\n")
+    result = cli("train", args)
+    assert result.returncode == 2 and re.search(message, result.output), result.output[-2000:]
+    assert "Traceback" not in result.output and (tmp_path / "a_file").read_text() == "not a folder\n"

@@ -147,8 +147,29 @@ def test_saved_overrides_that_no_longer_compose_are_named_as_the_checkpoints(cli
     assert result.returncode == 2, out[-2000:]
     assert re.search(rf"refnets-eval: ckpt_path={re.escape(str(old))}: the overrides saved in the checkpoint no longer compose with \S+conf: {message}", out), out[-2000:]
     assert "Traceback" not in out and "HYDRA_FULL_ERROR" not in out
-    if saved[0] != "experiment=mlp_xor":
-        assert cli("eval", [f"ckpt_path={old}", "experiment=mlp_xor"]).returncode == 0
+    # the way out the message gives: the same key on the command line replaces the saved override, ~KEY drops it
+    way_out = "experiment=mlp_xor" if saved[0] != "experiment=mlp_xor" else "~model.net.widths"
+    assert cli("eval", [f"ckpt_path={old}", way_out]).returncode == 0
+
+
+def test_eval_multirun_checks_every_split_before_the_first_runs(cli, tmp_path):
+    trained = cli("train", ["experiment=mlp_xor", "trainer.max_epochs=1", "test=false", *QUIET])
+    ckpt = _run_folder(trained, tmp_path) / "checkpoints" / "last.ckpt"
+    swept = cli("eval", ["-m", f"ckpt_path={ckpt}", "split=val,tset"])
+    assert swept.returncode == 2, swept.output[-2000:]
+    assert re.search(r"multirun job #1 \(.*split=tset.*\): split='tset' is not allowed: expected one of test, val", swept.output), swept.output[-2000:]
+    assert not list(tmp_path.glob("logs/mlp_xor/multiruns/*/*/metrics.json"))
+
+
+@pytest.mark.parametrize("options", [["--cfg", "job"], ["-cn", "eval"]], ids=["cfg-job", "config-name"])
+def test_hydras_options_with_values_keep_the_checkpoints_overrides(cli, options, tmp_path):
+    """--cfg job prints the checkpoint's config (its MLP, not eval.yaml's LeNet-5); -cn eval runs it: options with
+    a value go before the saved overrides (argparse refused the overrides after them as unrecognised)."""
+    trained = cli("train", ["experiment=mlp_xor", "trainer.max_epochs=1", "test=false", *QUIET])
+    ckpt = _run_folder(trained, tmp_path) / "checkpoints" / "last.ckpt"
+    result = cli("eval", [*options, f"ckpt_path={ckpt}"])
+    assert result.returncode == 0, result.output[-2000:]
+    assert ("refnets.models.MLP" in result.stdout) if options[0] == "--cfg" else ("refnets-eval finished" in result.stdout), result.output[-2000:]
 
 
 def test_ties_in_the_best_checkpoint_go_to_the_later_epoch(cli, tmp_path):

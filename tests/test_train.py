@@ -224,6 +224,37 @@ def test_cli_multirun_checks_the_experiments_own_sweep(tmp_path):
     assert "5 of the multirun's 5 jobs have a bad value" in out
 
 
+def test_cli_multirun_resolves_each_jobs_interpolations_as_the_job_will(tmp_path):
+    """The sweep's values are checked in each job's own config: trainer.max_epochs=${threads} is 1 and 2 there (the
+    sweep runs), and seed=${hydra:job.num} resolves to the job's number (the bad learning rate is still found)."""
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    ran = _cli(["-m", "experiment=mlp_xor", "threads=1,2", "trainer.max_epochs=${threads}", "test=false", *QUIET], tmp_path / "a")
+    assert ran.returncode == 0, ran.stderr[-2000:]
+    epochs = sorted(json.loads(p.read_text())["epochs"] for p in (tmp_path / "a").glob("logs/mlp_xor/multiruns/*/*/metrics.json"))
+    assert epochs == [1, 2]
+    refused = _cli(["-m", "experiment=mlp_xor", "seed=${hydra:job.num}", "optimizer.lr=-1,0.2", *QUIET], tmp_path / "b")
+    out = refused.stdout + refused.stderr
+    assert refused.returncode == 2 and "multirun job #0 (" in out and "1 of the multirun's 2 jobs have a bad value: none was run" in out, out[-2000:]
+    assert "UserWarning" not in out and "Traceback" not in out
+
+
+def test_cli_multirun_lists_a_job_that_does_not_compose(tmp_path):
+    """optimizer=sgd,nonexistent in batches of one (Hydra validates a batch only when it launches it): the missing
+    option is listed before any job runs."""
+    result = _cli(["-m", "experiment=mlp_xor", "optimizer=sgd,nonexistent", "hydra.sweeper.max_batch_size=1", "trainer.max_epochs=1", *QUIET], tmp_path)
+    out = result.stdout + result.stderr
+    assert result.returncode == 2, out[-2000:]
+    assert re.search(r"multirun job #1 \(.*optimizer=nonexistent.*\): does not compose: In 'train': Could not find 'optimizer/nonexistent'", out), out[-2000:]
+    assert not list(tmp_path.glob("logs/**/metrics.json"))
+
+
+def test_seed_null_trains_with_a_fresh_split(tmp_path):
+    """seed=null (documented: torch left unseeded) runs; it crashed in the datamodule's split (manual_seed(None))."""
+    result = _cli(["experiment=mlp_xor", "seed=null", "trainer.max_epochs=1", "test=false", *QUIET], tmp_path)
+    assert result.returncode == 0, result.stderr[-2000:]
+
+
 def test_cli_multirun_runs_every_job_when_one_fails(tmp_path):
     """A job that fails only once it runs (here a learning rate of 1e30, whose loss becomes NaN) stops that job
     only: the jobs after it run, the failure is logged where it happened and reported once more at the end (one
@@ -250,6 +281,21 @@ def test_ddp_on_two_cpu_processes(tmp_path):
     assert json.loads((tmp_path / "run" / "metrics.json").read_text())["metrics"]["test/acc"] >= 0.0
     ranks = [torch.load(weights / f"rank{r}.pt", weights_only=True) for r in (0, 1)]
     assert ranks[0].keys() == ranks[1].keys() and all(torch.equal(ranks[0][k], ranks[1][k]) for k in ranks[0])
+
+
+@pytest.mark.slow
+def test_ddp_on_two_cpu_processes_with_tensorboards_images(tmp_path):
+    """trainer=ddp_cpu with the default callbacks and TensorBoard: the test's confusion matrix is computed by both
+    processes (each tested its share) and drawn by rank 0 with the predictions grid. It crashed: only rank 0
+    called the metric's compute(), which waits for the other process ("Connection closed by peer")."""
+    result = _cli(["trainer=ddp_cpu", "trainer.max_epochs=1", "+trainer.limit_train_batches=2", "+trainer.limit_val_batches=1",
+                   "callbacks.progress_bar=null", "hydra.run.dir=" + str(tmp_path / "run")], tmp_path, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert (tmp_path / "run" / "metrics.json").is_file()
+    (events,) = {p.parent for p in (tmp_path / "run" / "tensorboard").rglob("events.out.tfevents.*")}
+    accumulator = EventAccumulator(str(events), size_guidance={"images": 0})
+    accumulator.Reload()
+    assert {"images/confusion_matrix", "images/test_predictions"} <= set(accumulator.Tags()["images"])
 
 
 def test_resume_from_the_last_checkpoint(tmp_path):

@@ -22,7 +22,7 @@ from hydra.core.global_hydra import GlobalHydra
 from omegaconf import DictConfig, OmegaConf
 
 from ..config import config_dir
-from ..training.checks import DATA_READING_ONLY, ConfigError, read_checkpoint
+from ..training.checks import DATA_READING_ONLY, SPLITS, ConfigError, read_checkpoint
 from .train import build, help_text, quiet_lightning, quote_ckpt_path, run_reporting_errors, wants_help, write_metrics
 
 EVAL_HELP = """refnets-eval: test a checkpoint written by refnets-train, from the checkpoint alone
@@ -43,7 +43,6 @@ config groups (GROUP=OPTION, as for refnets-train):
 {groups}
 """
 
-SPLITS = ("test", "val")
 # overrides of the training run that do not describe the model or its data, so refnets-eval does not take them
 NOT_TAKEN = ("ckpt_path", "test", "logger", "callbacks", "hydra")
 # … nor these: how much of each split the training run's trainer read (an evaluation reads all of its split)
@@ -51,8 +50,26 @@ NOT_TAKEN = ("ckpt_path", "test", "logger", "callbacks", "hydra")
 NOT_TAKEN_KEYS = ("trainer.limit_", "paths.log_dir", "paths.output_dir")
 
 
-# Hydra's flags that take no value
-MODE_FLAGS = ("-m", "--multirun", "-r", "--run", "--resolve")
+# Hydra's options that take a value (the next argument, or after '='), and --info's optional one
+VALUE_OPTIONS = ("--cfg", "-c", "--package", "-p", "--config-path", "-cp", "--config-name", "-cn", "--config-dir", "-cd",
+                 "--experimental-rerun")
+INFO_CHOICES = ("all", "config", "defaults", "defaults-tree", "plugins", "searchpath")
+
+
+def split_command_line(argv: list[str]) -> tuple[list[str], list[str]]:
+    """(Hydra's options with their values, the overrides), each in the command line's order."""
+    options, overrides = [], []
+    i = 0
+    while i < len(argv):
+        arg = argv[i]
+        if arg.startswith("-") and not arg.startswith("~"):
+            takes = (arg in VALUE_OPTIONS) or (arg in ("--info", "-i") and i + 1 < len(argv) and argv[i + 1] in INFO_CHOICES)
+            options += argv[i:i + 2] if takes else [arg]
+            i += 2 if takes else 1
+        else:
+            overrides.append(arg)
+            i += 1
+    return options, overrides
 
 
 def _key(override: str) -> str:
@@ -60,14 +77,17 @@ def _key(override: str) -> str:
 
 
 def eval_overrides(checkpoint: dict[str, Any], command_line: list[str]) -> list[str]:
-    """The command line's -m (or --multirun), the training run's overrides that describe its model and data,
-    then the rest of the command line (whose overrides win). -m first: after an override, argparse takes the
-    overrides that follow -m for unrecognised arguments."""
-    flags = [a for a in command_line if a in MODE_FLAGS]
-    overrides = [a for a in command_line if a not in MODE_FLAGS]
+    """The command line's options (-m, --cfg job, …), the training run's overrides that describe its model and
+    data, then the command line's overrides (which win). Options first: after an override, argparse takes the
+    overrides that follow an option for unrecognised arguments."""
+    flags, overrides = split_command_line(command_line)
     given = {_key(o) for o in overrides}
     saved = [o for o in checkpoint["refnets"].get("overrides", [])
              if _key(o).split(".")[0] not in NOT_TAKEN and not _key(o).startswith(NOT_TAKEN_KEYS) and _key(o) not in given]
+    # `~KEY` of a key the training run overrode drops that saved override and goes no further: the key may no
+    # longer exist in conf/ (then Hydra could not delete it), and deleting the default too is not what it asks
+    dropped = {_key(o) for o in checkpoint["refnets"].get("overrides", [])}
+    overrides = [o for o in overrides if not (o.startswith("~") and _key(o) in dropped)]
     return [*flags, *saved, *overrides]
 
 
@@ -94,7 +114,7 @@ def check_saved_overrides_compose(checkpoint: dict[str, Any], saved: list[str], 
         raise ConfigError(
             f"ckpt_path={path}: the overrides saved in the checkpoint no longer compose with {config_dir()}: {reason}. "
             f"Saved: {' '.join(saved)}. An override of the same key on the command line replaces the saved one "
-            f"(e.g. experiment=… or model.…=…)"
+            f"(e.g. experiment=…), and ~KEY drops it (e.g. ~model.net.width for a key that is gone)"
         ) from None
     finally:
         GlobalHydra.instance().clear()
@@ -169,7 +189,10 @@ def main() -> None:
         print(help_text(EVAL_HELP))
         return
     quiet_lightning()
-    if not any(a in ("--hydra-help", "--info", "-i") or a.startswith(("--cfg", "-c")) for a in argv):
+    # Hydra's own output (--hydra-help, --info) needs no checkpoint; --cfg/-c shows the checkpoint's config when the
+    # command line names a readable one, and conf/eval.yaml's otherwise
+    shows = any(a in ("--cfg", "-c") or a.startswith(("--cfg=", "-c=")) for a in argv)
+    if not any(a in ("--hydra-help", "--info", "-i") for a in argv):
         argv, path = quote_ckpt_path(argv)  # a path with '=' or ',' (a multirun job's folder), raw or quoted
         try:
             if path is None:
@@ -178,8 +201,10 @@ def main() -> None:
             overrides = eval_overrides(checkpoint, argv)
             check_saved_overrides_compose(checkpoint, [o for o in overrides if o not in argv], path)
         except ConfigError as err:
-            print(f"refnets-eval: {err}", file=sys.stderr)
-            sys.exit(2)
+            if not shows:
+                print(f"refnets-eval: {err}", file=sys.stderr)
+                sys.exit(2)
+            overrides = argv
         sys.argv[1:] = overrides
     _eval_main()
 

@@ -10,38 +10,52 @@ refnets' own code runs.
 
 from __future__ import annotations
 
-import logging
+import os
 import sys
 from pathlib import Path
 from typing import Any
 
 from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
 from hydra.core.global_hydra import GlobalHydra
+from hydra.core.hydra_config import HydraConfig
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from ..training.checks import ConfigError, check_config
+from ..training.checks import ConfigError, check_accelerator, check_config
 
-log = logging.getLogger(__name__)
+# the longest name one folder may have (NAME_MAX on Linux and macOS)
+NAME_MAX = 255
+
+
+def _refuse(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+    sys.exit(2)
 
 
 def check_folder_can_be_made(config: DictConfig, key: str) -> None:
     """Create the parent of the folder at ``key`` (Hydra would create it a moment later); exit with status 2 and a
-    one-line message naming ``paths.log_dir`` when that fails. Only the parent: the folder itself is named by the
+    one-line message naming what set it when that fails. Only the parent: the folder itself is named by the
     time and left to Hydra."""
+    log_dir = OmegaConf.select(config, "paths.log_dir", default=None)
+    if log_dir is not None and not str(log_dir).strip():
+        _refuse(f"paths.log_dir={log_dir!r} is empty ($REFNETS_LOG_DIR set to nothing?): expected a folder, e.g. paths.log_dir=logs "
+                f"(an empty one would put the runs at the root of the file system)")
     folder = Path(str(OmegaConf.select(config, key)))
+    given = any(str(o).startswith(f"{key}=") for o in OmegaConf.to_container(config.hydra.overrides.hydra, resolve=False))
+    source = f"{key} as given" if given else f"made from paths.log_dir={log_dir!r} (or $REFNETS_LOG_DIR)"
+    too_long = next((part for part in folder.parts if len(os.fsencode(part)) > NAME_MAX), None)
+    if too_long is not None:
+        _refuse(f"{key}={folder}: a folder name of {len(os.fsencode(too_long))} bytes, longer than the {NAME_MAX} a file system "
+                f"allows ({source})")
     try:
         folder.parent.mkdir(parents=True, exist_ok=True)
+        if folder.exists() and not folder.is_dir():
+            raise FileExistsError(17, "it exists and is not a folder", str(folder))
     except OSError as err:
-        log_dir = OmegaConf.select(config, "paths.log_dir", default=None)
-        print(
-            f"{key}={folder}: cannot create this run's folder ({type(err).__name__}: {err.strerror or err}: "
-            f"{err.filename or folder.parent}); paths.log_dir={log_dir!r} (or $REFNETS_LOG_DIR) must name a folder "
-            f"that can be written, e.g. paths.log_dir=logs",
-            file=sys.stderr, flush=True,
-        )
-        sys.exit(2)
+        _refuse(f"{key}={folder}: cannot create this run's folder ({type(err).__name__}: {err.strerror or err}: "
+                f"{err.filename or folder.parent}); it is {source}, which must name a folder that can be written, e.g. "
+                f"paths.log_dir=logs")
 
 
 class CheckOutputFolder(Callback):
@@ -54,18 +68,44 @@ class CheckOutputFolder(Callback):
 
 def sweep_jobs(config: DictConfig) -> list[list[str]]:
     """The overrides of each job of this multirun, as Hydra's basic sweeper will launch them: the experiment's
-    ``hydra.sweeper.params`` and then the command line's, expanded to every combination."""
+    ``hydra.sweeper.params`` and then the command line's, expanded to every combination. Unresolved, as the
+    sweeper reads them: ``optimizer.lr=${lr}`` is resolved in each job's own config."""
     loader = GlobalHydra.instance().config_loader()
-    params = [f"{key}={value}" for key, value in (OmegaConf.select(config, "hydra.sweeper.params") or {}).items()]
-    parsed = OverridesParser.create(config_loader=loader).parse_overrides([*params, *config.hydra.overrides.task])
+    params = OmegaConf.to_container(config.hydra.sweeper.params, resolve=False) if OmegaConf.select(config, "hydra.sweeper.params") else {}
+    task = OmegaConf.to_container(config.hydra.overrides.task, resolve=False)
+    parsed = OverridesParser.create(config_loader=loader).parse_overrides([*(f"{k}={v}" for k, v in params.items()), *task])
     return [list(job) for job in BasicSweeper.split_arguments(parsed, None)[0]]
 
 
+def _job_problem(loader: Any, config: DictConfig, num: int, overrides: list[str]) -> str | None:
+    """What refnets' checks refuse in job ``num`` (its config composed as the launcher will, with HydraConfig set
+    to it so that ``${hydra:job.num}`` resolves), or None."""
+    try:
+        job = loader.load_sweep_config(master_config=config, sweep_overrides=overrides)
+    except Exception as err:  # Hydra's own composition errors: a missing option, a key not in the config
+        return f"does not compose: {str(err).splitlines()[0] if str(err) else type(err).__name__}"
+    with open_dict(job):
+        job.hydra.job.id, job.hydra.job.num = num, num
+    hydra_config = HydraConfig.instance()
+    previous = hydra_config.cfg
+    hydra_config.set_config(job)
+    try:
+        task = OmegaConf.masked_copy(job, [k for k in job if k != "hydra"])  # the job's own config, as it will run
+        check_config(task)
+        check_accelerator(task.trainer)
+    except ConfigError as err:
+        return str(err)
+    finally:
+        hydra_config.cfg = previous
+    return None
+
+
 class CheckSweep(Callback):
-    """Compose every job of a multirun and run refnets' config checks on it before the first job starts; if any
-    fails, print each failing job's message and exit with status 2, nothing run. (Failures that only a run can
-    find, missing data or a loss that becomes NaN, stop that job alone: see refnets.cli.train.JobFailed.)
-    Only for Hydra's basic sweeper, whose jobs are known up front."""
+    """Compose every job of a multirun and run refnets' config checks (``check_config``, ``check_accelerator``) on
+    it before the first job starts; if any fails, print each failing job's message and exit with status 2, nothing
+    run. What needs the data or a checkpoint (the model fits the data, a resume) is checked when the job starts,
+    and failures that only a run can find (a loss that becomes NaN) stop that job alone: see
+    refnets.cli.train.JobFailed. Only for Hydra's basic sweeper, whose jobs are known up front."""
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         if not str(OmegaConf.select(config, "hydra.sweeper._target_", default="")).endswith("BasicSweeper"):
@@ -74,14 +114,8 @@ class CheckSweep(Callback):
         jobs = sweep_jobs(config)
         failures = []
         for num, overrides in enumerate(jobs):
-            job = loader.load_sweep_config(master_config=config, sweep_overrides=overrides)
-            with open_dict(job):
-                del job["hydra"]  # as the job's own config: refnets' checks read the task's keys
-            try:
-                check_config(job)
-            except ConfigError as err:
-                failures.append(f"multirun job #{num} ({' '.join(overrides) or 'no overrides'}): {err}")
+            problem = _job_problem(loader, config, num, overrides)
+            if problem is not None:
+                failures.append(f"multirun job #{num} ({' '.join(overrides) or 'no overrides'}): {problem}")
         if failures:
-            print("\n".join([*failures, f"{len(failures)} of the multirun's {len(jobs)} jobs have a bad value: none was run"]),
-                  file=sys.stderr, flush=True)
-            sys.exit(2)
+            _refuse("\n".join([*failures, f"{len(failures)} of the multirun's {len(jobs)} jobs have a bad value: none was run"]))

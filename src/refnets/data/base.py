@@ -73,7 +73,7 @@ class ArrayDataModule(L.LightningDataModule):
         batch_size: training mini-batch size.
         eval_batch_size: batch size for validation and test.
         val_size: samples carved from the training set for validation (deterministic under ``seed``).
-        seed: seed of the train/validation split.
+        seed: seed of the train/validation split; None draws a fresh split.
         mean, std: normalisation x ← (x − mean)/std, after uint8 pixels are scaled to [0, 1].
         train_transform: optional per-sample transform of uint8 images (augmentation); None serves
             batches by indexing.
@@ -89,7 +89,7 @@ class ArrayDataModule(L.LightningDataModule):
         batch_size: int = 64,
         eval_batch_size: int = 1000,
         val_size: int = 0,
-        seed: int = 0,
+        seed: int | None = 0,
         mean: float = 0.0,
         std: float = 1.0,
         train_transform: Callable[[torch.Tensor], torch.Tensor] | None = None,
@@ -115,7 +115,12 @@ class ArrayDataModule(L.LightningDataModule):
 
     def validation_indices(self, n: int) -> tuple[torch.Tensor, torch.Tensor]:
         """Which of the ``n`` training samples validate and which train: by default val_size drawn under ``seed``."""
-        order = torch.randperm(n, generator=torch.Generator().manual_seed(self.seed))
+        generator = torch.Generator()
+        if self.seed is None:  # seed=null: a fresh split each run, as torch is left unseeded
+            generator.seed()
+        else:
+            generator.manual_seed(self.seed)
+        order = torch.randperm(n, generator=generator)
         return order[: self.val_size], order[self.val_size :]
 
     def setup(self, stage: str | None = None) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import difflib
 import math
+import re
 import warnings
 from collections.abc import Callable
 from pathlib import Path
@@ -37,6 +38,10 @@ TOP_LEVEL_KEYS = (
     "task_name", "ops", "seed", "threads", "test", "ckpt_path", "split", "paths",
     "model", "data", "optimizer", "scheduler", "trainer", "logger", "callbacks",
 )
+# refnets-train's `test` (test after fit) and refnets-eval's `split` (which split to evaluate): never both
+ONE_COMMANDS_KEYS = {"test": "refnets-train", "split": "refnets-eval"}
+# the splits refnets-eval evaluates
+SPLITS = ("test", "val")
 
 
 class ConfigError(ValueError):
@@ -69,6 +74,7 @@ RULES: list[tuple[str, Callable[[Any], bool], str]] = [
     ("threads", lambda v: v is None or (_is_int(v) and v >= 1), "null (torch's default: one per core this process may use) or an integer ≥ 1"),
     ("ops", lambda v: v in OPS, f"one of {', '.join(OPS)}"),
     ("test", lambda v: isinstance(v, bool), "true or false"),
+    ("split", lambda v: v in SPLITS, f"one of {', '.join(SPLITS)}"),
     # the perceptron's η (model.lr is ${optimizer.lr} unless overridden)
     ("model.lr", lambda v: _is_number(v) and v > 0, "a finite number > 0 (the perceptron rule's η)"),
     ("data.n_train", lambda v: _is_int(v) and v >= 1, "an integer ≥ 1: the number of training samples drawn"),
@@ -111,15 +117,44 @@ def check_config(cfg: DictConfig) -> None:
 
 
 def _check_top_level_keys(cfg: DictConfig) -> None:
-    """A top-level key that nothing reads (`+seeed=1`, a typo of seed) would be ignored without a word: refuse it."""
-    for key in cfg:
-        if key not in TOP_LEVEL_KEYS:
-            close = difflib.get_close_matches(str(key), TOP_LEVEL_KEYS, n=1)
+    """A top-level key that nothing reads (`+seeed=1`, a typo of seed) would be ignored without a word: refuse it,
+    unless the config reads it through an interpolation (`+lr=0.3 optimizer.lr=${lr}`). Then every value must
+    resolve (a `~seed` leaves data.seed's ${seed} dangling)."""
+    unknown = [str(key) for key in cfg if key not in TOP_LEVEL_KEYS]
+    if unknown:
+        raw = OmegaConf.to_container(cfg, resolve=False)
+        texts = [v for v in _leaves(raw) if isinstance(v, str) and "${" in v]
+        for key in unknown:
+            if any(re.search(r"\$\{[^}]*\b" + re.escape(key) + r"\b", text) for text in texts):
+                continue
+            close = difflib.get_close_matches(key, TOP_LEVEL_KEYS, n=1)
             hint = f" Did you mean {close[0]}?" if close else ""
             raise ConfigError(
                 f"{key}: no such key; nothing in refnets reads it (added with +{key}=…?).{hint} "
                 f"The top-level keys are: {', '.join(TOP_LEVEL_KEYS)}"
             )
+    both = [key for key in ONE_COMMANDS_KEYS if key in cfg]
+    if len(both) == 2:
+        raise ConfigError(
+            "test and split: " + "; ".join(f"{key} is {command}'s" for key, command in ONE_COMMANDS_KEYS.items())
+            + " (one of them was added with +…=…)"
+        )
+    try:
+        OmegaConf.to_container(cfg, resolve=True)
+    except Exception as err:  # omegaconf's InterpolationKeyError and kin: name the key whose value does not resolve
+        where = getattr(err, "full_key", None)
+        raise ConfigError(f"{where or 'config'}: {str(err).splitlines()[0]}") from None
+
+
+def _leaves(node: Any):
+    if isinstance(node, dict):
+        for value in node.values():
+            yield from _leaves(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from _leaves(value)
+    else:
+        yield node
 
 
 def check_optimization(cfg: DictConfig) -> None:
