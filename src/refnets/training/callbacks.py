@@ -460,8 +460,13 @@ class Images(Callback):
     def on_test_epoch_start(self, trainer, pl_module) -> None:
         self._preds, self._targets = [], []
 
+    @staticmethod
+    def _has_tensorboard(trainer) -> bool:
+        """Whether the run logs to TensorBoard (on every process; only rank 0 holds the writer)."""
+        return any(isinstance(lg, TensorBoardLogger) for lg in trainer.loggers)
+
     def on_test_batch_end(self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0) -> None:
-        if not _tensorboards(trainer):
+        if not self._has_tensorboard(trainer):
             return
         x, y = batch
         with torch.no_grad():
@@ -469,17 +474,21 @@ class Images(Callback):
         self._targets.append(y.cpu())
 
     def on_test_epoch_end(self, trainer, pl_module) -> None:
-        writers = _tensorboards(trainer)
-        if not writers or not self._preds:
+        if not self._has_tensorboard(trainer):
             return
         from torchmetrics.classification import MulticlassConfusionMatrix
 
-        preds, targets = torch.cat(self._preds), torch.cat(self._targets)
         matrix = MulticlassConfusionMatrix(num_classes=pl_module.net.num_classes)
-        matrix.update(preds, targets)
-        figures = {"images/confusion_matrix": self._confusion_matrix(matrix.compute().cpu().numpy())}
+        if self._preds:
+            matrix.update(torch.cat(self._preds), torch.cat(self._targets))
+        # every process computes (under DDP, compute() sums the processes' counts: each tested its share of the split)
+        counts = matrix.compute().cpu().numpy()
+        writers = _tensorboards(trainer)
+        if not writers:
+            return
+        figures = {"images/confusion_matrix": self._confusion_matrix(counts)}
         if len(trainer.datamodule.dims) == 3:
-            figures["images/test_predictions"] = self._predictions_grid(trainer, preds, targets)
+            figures["images/test_predictions"] = self._predictions_grid(trainer, pl_module)
         for writer in writers:
             for tag, fig in figures.items():
                 writer.add_figure(tag, fig, trainer.global_step, close=False)
@@ -500,10 +509,17 @@ class Images(Callback):
         fig.tight_layout()
         return fig
 
-    def _predictions_grid(self, trainer, preds, targets):
+    def _predictions_grid(self, trainer, pl_module):
+        """The first num_images test images with the model's predictions of them, made here: under DDP the
+        predictions collected during test are this process's share of the split, not these images'."""
         plt = _pyplot()
-        x, _ = self._samples(trainer, "test", self.num_images)
-        x = x[: len(preds)]  # a test cut short (trainer.limit_test_batches) predicted fewer images than num_images
+        x, targets = self._samples(trainer, "test", self.num_images)
+        was_training = pl_module.training
+        pl_module.eval()
+        with torch.no_grad():
+            first = next(pl_module.parameters())
+            preds = self._predict(pl_module, x.to(device=first.device, dtype=first.dtype)).cpu()
+        pl_module.train(was_training)
         cols = 8
         rows = math.ceil(len(x) / cols)
         fig, axes = plt.subplots(rows, cols, figsize=(cols * 1.2, rows * 1.4))
