@@ -90,6 +90,10 @@ def _job_problem(loader: Any, config: DictConfig, num: int, overrides: list[str]
     previous = hydra_config.cfg
     hydra_config.set_config(job)
     try:
+        subdir = str(OmegaConf.select(job, "hydra.sweep.subdir"))  # the job's folder, named by its overrides
+        if len(os.fsencode(subdir)) > NAME_MAX:
+            return (f"its folder name (hydra.sweep.subdir) would be {len(os.fsencode(subdir))} bytes, longer than the {NAME_MAX} a "
+                    f"file system allows: shorten the swept values, or name the folders by number: 'hydra.sweep.subdir=${{hydra.job.num}}'")
         task = OmegaConf.masked_copy(job, [k for k in job if k != "hydra"])  # the job's own config, as it will run
         check_config(task)
         check_accelerator(task.trainer)
@@ -118,4 +122,4 @@ class CheckSweep(Callback):
             if problem is not None:
                 failures.append(f"multirun job #{num} ({' '.join(overrides) or 'no overrides'}): {problem}")
         if failures:
-            _refuse("\n".join([*failures, f"{len(failures)} of the multirun's {len(jobs)} jobs have a bad value: none was run"]))
+            _refuse("\n".join([*failures, f"{len(failures)} of the multirun's {len(jobs)} jobs would fail: none was run"]))
