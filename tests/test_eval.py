@@ -123,7 +123,7 @@ def test_eval_multirun_sweeps_a_checkpoint_over_splits(cli, tmp_path):
     swept = cli("eval", ["-m", f"ckpt_path={ckpt}", "split=val,test"])
     assert swept.returncode == 0, swept.output[-2000:]
     # under the training run's task_name (its experiment's), as refnets-eval's single runs
-    written = sorted(tmp_path.glob("logs/mlp_xor/multiruns/*/*/metrics.json"))
+    written = sorted(tmp_path.glob("logs/mlp_xor/evals/*/*/metrics.json"))
     assert [p.parent.name.split(",")[0] for p in written] == ["0_split=val", "1_split=test"], written
     assert [sorted(json.loads(p.read_text())["metrics"]) for p in written] == [["val/acc", "val/loss"], ["test/acc", "test/loss"]]
 
@@ -152,13 +152,19 @@ def test_saved_overrides_that_no_longer_compose_are_named_as_the_checkpoints(cli
     assert cli("eval", [f"ckpt_path={old}", way_out]).returncode == 0
 
 
+def test_eval_multirun_over_checkpoints_is_refused_with_the_reason(cli, tmp_path):
+    result = cli("eval", ["-m", "ckpt_path=a.ckpt,b.ckpt"])
+    assert result.returncode == 2, result.output[-2000:]
+    assert "refnets-eval: ckpt_path='a.ckpt,b.ckpt': a multirun cannot sweep ckpt_path (each checkpoint decides its own model and data): run refnets-eval once per checkpoint" in result.output
+
+
 def test_eval_multirun_checks_every_split_before_the_first_runs(cli, tmp_path):
     trained = cli("train", ["experiment=mlp_xor", "trainer.max_epochs=1", "test=false", *QUIET])
     ckpt = _run_folder(trained, tmp_path) / "checkpoints" / "last.ckpt"
     swept = cli("eval", ["-m", f"ckpt_path={ckpt}", "split=val,tset"])
     assert swept.returncode == 2, swept.output[-2000:]
     assert re.search(r"multirun job #1 \(.*split=tset.*\): split='tset' is not allowed: expected one of test, val", swept.output), swept.output[-2000:]
-    assert not list(tmp_path.glob("logs/mlp_xor/multiruns/*/*/metrics.json"))
+    assert not list(tmp_path.glob("logs/mlp_xor/evals/*/*/metrics.json"))
 
 
 @pytest.mark.parametrize("options", [["--cfg", "job"], ["-cn", "eval"]], ids=["cfg-job", "config-name"])

@@ -197,6 +197,9 @@ def main() -> None:
         try:
             if path is None:
                 raise ConfigError("ckpt_path is required: refnets-eval ckpt_path=<a checkpoint written by refnets-train, e.g. …/checkpoints/last.ckpt>")
+            if any(a in ("-m", "--multirun") for a in argv) and not Path(path).is_file() and ("," in path or path.endswith(")")):
+                raise ConfigError(f"ckpt_path={path!r}: a multirun cannot sweep ckpt_path (each checkpoint decides its own model and "
+                                  f"data): run refnets-eval once per checkpoint, e.g. in a shell loop")
             checkpoint = read_checkpoint(path)
             overrides = eval_overrides(checkpoint, argv)
             check_saved_overrides_compose(checkpoint, [o for o in overrides if o not in argv], path)
