@@ -83,6 +83,10 @@ TRAIN_CASES = [
     (["+split=val"], r"test and split: test is refnets-train's; split is refnets-eval's \(one of them was added with \+…=…\)"),
     # a key deleted that another value interpolates
     (["~seed"], r"data.seed: Interpolation key 'seed' not found"),
+    # a group deleted: every run needs it
+    (["~data"], r"data: deleted \(~data\?\), but every run needs it: choose one of its options instead"),
+    (["experiment=mlp_xor", "~trainer"], r"trainer: deleted \(~trainer\?\), but every run needs it"),
+    (["~optimizer"], r"optimizer: deleted \(~optimizer\?\), but every run needs it"),
 ]
 
 
@@ -210,20 +214,24 @@ def test_a_log_dir_that_cannot_be_made_is_named(cli, module, multirun, mlp_check
 
 
 def test_a_top_level_key_read_through_an_interpolation_is_accepted(cli, tmp_path):
-    """+lr=0.3 optimizer.lr=${lr}: the new key is read, so it is not refused as one nothing reads."""
-    result = cli("train", ["experiment=mlp_xor", "+lr=0.3", "optimizer.lr=${lr}", "trainer.max_epochs=1", "test=false", *QUIET])
+    """+lr=0.3 optimizer.lr=${lr}: the new key is read, so it is not refused as one nothing reads; nor is +name=…
+    read by hydra.run.dir; and a task_name=${hydra:…} resolves in the folder check as in the run (no warning)."""
+    result = cli("train", ["experiment=mlp_xor", "+lr=0.3", "optimizer.lr=${lr}", "+name=foo", "hydra.run.dir=runs/${name}",
+                           "task_name=${hydra:runtime.choices.model}", "trainer.max_epochs=1", "test=false", *QUIET])
     assert result.returncode == 0, result.output[-2000:]
-    (run,) = tmp_path.glob("logs/mlp_xor/runs/*/checkpoints/last.ckpt")
-    assert torch.load(run, weights_only=True)["refnets"]["config"]["optimizer"]["lr"] == 0.3
+    assert "Warning" not in result.output, result.output[-2000:]
+    checkpoint = torch.load(tmp_path / "runs" / "foo" / "checkpoints" / "last.ckpt", weights_only=True)
+    assert checkpoint["refnets"]["config"]["optimizer"]["lr"] == 0.3 and checkpoint["refnets"]["config"]["task_name"] == "mlp"
 
 
 @pytest.mark.parametrize("args, message", [
     (["paths.log_dir="], r"paths.log_dir='' is empty \(\$REFNETS_LOG_DIR set to nothing\?\): expected a folder, e.g. paths.log_dir=logs"),
     (["hydra.run.dir=a_file"], r"hydra.run.dir=a_file: cannot create this run's folder \(FileExistsError: it exists and is not a folder: a_file\); "
                                r"it is hydra.run.dir as given"),
+    (["~paths"], r"hydra.run.dir: Interpolation key 'paths.log_dir' not found"),
     ([f"paths.log_dir={'x' * 300}"], r"hydra.run.dir=x{300}/\S+: a folder name of 300 bytes, longer than the 255 a file system allows "
                                      r"\(made from paths.log_dir='x{300}'"),
-], ids=["empty", "run-dir-is-a-file", "name-too-long"])
+], ids=["empty", "run-dir-is-a-file", "paths-deleted", "name-too-long"])
 def test_a_run_folder_that_cannot_be_made_is_named(cli, args, message, tmp_path):
     (tmp_path / "a_file").write_text("not a folder\n")
     result = cli("train", args)

@@ -167,6 +167,15 @@ def test_eval_multirun_checks_every_split_before_the_first_runs(cli, tmp_path):
     assert not list(tmp_path.glob("logs/mlp_xor/evals/*/*/metrics.json"))
 
 
+def test_a_tilde_on_a_key_eval_does_not_take_from_the_checkpoint_reaches_hydra(cli, tmp_path):
+    """The training run overrode callbacks.progress_bar, which refnets-eval does not take from it: ~callbacks.progress_bar
+    then deletes eval's own bar (it was swallowed as if it dropped the saved override)."""
+    trained = cli("train", ["experiment=mlp_xor", "trainer.max_epochs=1", "test=false", *QUIET])
+    ckpt = _run_folder(trained, tmp_path) / "checkpoints" / "last.ckpt"
+    shown = cli("eval", ["--cfg", "job", f"ckpt_path={ckpt}", "~callbacks.progress_bar"])
+    assert shown.returncode == 0 and "refnets.models.MLP" in shown.stdout and "RichProgressBar" not in shown.stdout, shown.output[-2000:]
+
+
 @pytest.mark.parametrize("options", [["--cfg", "job"], ["-cn", "eval"]], ids=["cfg-job", "config-name"])
 def test_hydras_options_with_values_keep_the_checkpoints_overrides(cli, options, tmp_path):
     """--cfg job prints the checkpoint's config (its MLP, not eval.yaml's LeNet-5); -cn eval runs it: options with

@@ -260,6 +260,14 @@ def test_cli_multirun_refuses_job_folder_names_too_long_for_the_file_system(tmp_
     assert "Traceback" not in out
 
 
+def test_cli_multirun_job_folders_nested_under_the_limit_run(tmp_path):
+    """A hydra.sweep.subdir of two 150-byte folders is fine: the 255-byte limit is per folder name."""
+    nested = "hydra.sweep.subdir=" + "a" * 150 + "/" + "b" * 150 + "_${hydra.job.num}"
+    result = _cli(["-m", "experiment=mlp_xor", nested, "seed=1", "trainer.max_epochs=1", "test=false", *QUIET], tmp_path)
+    assert result.returncode == 0, (result.stdout + result.stderr)[-2000:]
+    assert len(list(tmp_path.glob("logs/mlp_xor/multiruns/*/" + "a" * 150 + "/*/metrics.json"))) == 1
+
+
 def test_seed_null_trains_with_a_fresh_split(tmp_path):
     """seed=null (documented: torch left unseeded) runs; it crashed in the datamodule's split (manual_seed(None))."""
     result = _cli(["experiment=mlp_xor", "seed=null", "trainer.max_epochs=1", "test=false", *QUIET], tmp_path)
@@ -273,7 +281,7 @@ def test_cli_multirun_runs_every_job_when_one_fails(tmp_path):
     result = _cli(["-m", "experiment=mlp_moons", "optimizer.lr=0.1,1e30,0.05", "trainer.max_epochs=1", "test=false", *QUIET], tmp_path)
     out = result.stdout + result.stderr
     assert result.returncode == 1, out[-2000:]
-    assert re.search(r"multirun job #1 \(experiment=mlp_moons optimizer.lr=1e\+30 .*\) failed \(the other jobs ran\): the training loss became nan", out), out[-2000:]
+    assert re.search(r"multirun job #1 \(experiment=mlp_moons optimizer.lr=1e\+30 .*\) failed \(every job of the sweep ran; each failure is logged where it happened\): the training loss became nan", out), out[-2000:]
     assert "Traceback" not in out
     jobs = {j.name.split("_", 1)[0]: j for j in (tmp_path / "logs" / "mlp_moons" / "multiruns").glob("*/*") if j.is_dir()}
     assert sorted(jobs) == ["0", "1", "2"]

@@ -82,13 +82,14 @@ def eval_overrides(checkpoint: dict[str, Any], command_line: list[str]) -> list[
     overrides that follow an option for unrecognised arguments."""
     flags, overrides = split_command_line(command_line)
     given = {_key(o) for o in overrides}
-    saved = [o for o in checkpoint["refnets"].get("overrides", [])
-             if _key(o).split(".")[0] not in NOT_TAKEN and not _key(o).startswith(NOT_TAKEN_KEYS) and _key(o) not in given]
-    # `~KEY` of a key the training run overrode drops that saved override and goes no further: the key may no
-    # longer exist in conf/ (then Hydra could not delete it), and deleting the default too is not what it asks
-    dropped = {_key(o) for o in checkpoint["refnets"].get("overrides", [])}
-    overrides = [o for o in overrides if not (o.startswith("~") and _key(o) in dropped)]
-    return [*flags, *saved, *overrides]
+    taken = [o for o in checkpoint["refnets"].get("overrides", [])
+             if _key(o).split(".")[0] not in NOT_TAKEN and not _key(o).startswith(NOT_TAKEN_KEYS)]
+    # `~KEY` (or `~KEY=VALUE` with the saved value) of a saved override that eval takes drops it and goes no further:
+    # the key may no longer exist in conf/ (then Hydra could not delete it), and deleting the default too is not
+    # what it asks. Any other `~` reaches Hydra.
+    drops = {o for o in overrides if o.startswith("~") and any(_key(t) == _key(o) and ("=" not in o or t.lstrip("+") == o[1:]) for t in taken)}
+    saved = [o for o in taken if _key(o) not in given]
+    return [*flags, *saved, *(o for o in overrides if o not in drops)]
 
 
 def check_saved_overrides_compose(checkpoint: dict[str, Any], saved: list[str], path: str) -> None:

@@ -37,11 +37,19 @@ def check_folder_can_be_made(config: DictConfig, key: str) -> None:
     """Create the parent of the folder at ``key`` (Hydra would create it a moment later); exit with status 2 and a
     one-line message naming what set it when that fails. Only the parent: the folder itself is named by the
     time and left to Hydra."""
-    log_dir = OmegaConf.select(config, "paths.log_dir", default=None)
+    hydra_config = HydraConfig.instance()
+    previous = hydra_config.cfg
+    hydra_config.set_config(config)  # as run_job will: ${hydra:runtime.choices.model} in task_name resolves
+    try:
+        log_dir = OmegaConf.select(config, "paths.log_dir", default=None)
+        folder = Path(str(OmegaConf.select(config, key)))
+    except Exception as err:  # ~paths, or a value that does not resolve: named here, not as Hydra's traceback
+        _refuse(f"{key}: {str(err).splitlines()[0]}")
+    finally:
+        hydra_config.cfg = previous
     if log_dir is not None and not str(log_dir).strip():
         _refuse(f"paths.log_dir={log_dir!r} is empty ($REFNETS_LOG_DIR set to nothing?): expected a folder, e.g. paths.log_dir=logs "
                 f"(an empty one would put the runs at the root of the file system)")
-    folder = Path(str(OmegaConf.select(config, key)))
     given = any(str(o).startswith(f"{key}=") for o in OmegaConf.to_container(config.hydra.overrides.hydra, resolve=False))
     source = f"{key} as given" if given else f"made from paths.log_dir={log_dir!r} (or $REFNETS_LOG_DIR)"
     too_long = next((part for part in folder.parts if len(os.fsencode(part)) > NAME_MAX), None)
@@ -91,8 +99,9 @@ def _job_problem(loader: Any, config: DictConfig, num: int, overrides: list[str]
     hydra_config.set_config(job)
     try:
         subdir = str(OmegaConf.select(job, "hydra.sweep.subdir"))  # the job's folder, named by its overrides
-        if len(os.fsencode(subdir)) > NAME_MAX:
-            return (f"its folder name (hydra.sweep.subdir) would be {len(os.fsencode(subdir))} bytes, longer than the {NAME_MAX} a "
+        longest = max((len(os.fsencode(part)) for part in Path(subdir).parts), default=0)
+        if longest > NAME_MAX:
+            return (f"its folder name (hydra.sweep.subdir) would be {longest} bytes, longer than the {NAME_MAX} a "
                     f"file system allows: shorten the swept values, or name the folders by number: 'hydra.sweep.subdir=${{hydra.job.num}}'")
         task = OmegaConf.masked_copy(job, [k for k in job if k != "hydra"])  # the job's own config, as it will run
         check_config(task)

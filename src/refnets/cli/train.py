@@ -262,7 +262,7 @@ def run_reporting_errors(task, *args: Any) -> Any:
     except (ConfigError, DatasetNotFoundError, RunStopped) as err:
         log.error("%s", err)
         if (job := _multirun_job()) is not None:
-            raise JobFailed(f"multirun job {job} failed (the other jobs ran): {err}") from None
+            raise JobFailed(f"multirun job {job} failed (every job of the sweep ran; each failure is logged where it happened): {err}") from None
         sys.exit(1 if isinstance(err, RunStopped) else 2)
 
 

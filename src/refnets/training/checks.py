@@ -16,6 +16,7 @@ from typing import Any
 
 import lightning as L
 import torch
+from hydra.core.hydra_config import HydraConfig
 from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
@@ -38,6 +39,8 @@ TOP_LEVEL_KEYS = (
     "task_name", "ops", "seed", "threads", "test", "ckpt_path", "split", "paths",
     "model", "data", "optimizer", "scheduler", "trainer", "logger", "callbacks",
 )
+# groups every run reads (a `~data` would end in a traceback from deep inside the run)
+REQUIRED_KEYS = ("paths", "model", "data", "optimizer", "trainer")
 # refnets-train's `test` (test after fit) and refnets-eval's `split` (which split to evaluate): never both
 ONE_COMMANDS_KEYS = {"test": "refnets-train", "split": "refnets-eval"}
 # the splits refnets-eval evaluates
@@ -120,9 +123,15 @@ def _check_top_level_keys(cfg: DictConfig) -> None:
     """A top-level key that nothing reads (`+seeed=1`, a typo of seed) would be ignored without a word: refuse it,
     unless the config reads it through an interpolation (`+lr=0.3 optimizer.lr=${lr}`). Then every value must
     resolve (a `~seed` leaves data.seed's ${seed} dangling)."""
+    missing = [key for key in REQUIRED_KEYS if key not in cfg or (key != "paths" and "_target_" not in (cfg[key] or {}))]
+    if missing:
+        raise ConfigError(f"{missing[0]}: deleted (~{missing[0]}?), but every run needs it: choose one of its options instead, "
+                          f"e.g. {missing[0]}=… (refnets-train --help lists them)")
     unknown = [str(key) for key in cfg if key not in TOP_LEVEL_KEYS]
     if unknown:
-        raw = OmegaConf.to_container(cfg, resolve=False)
+        raw = [OmegaConf.to_container(cfg, resolve=False)]
+        if HydraConfig.initialized():  # hydra.run.dir=logs/${name} reads a top-level key too
+            raw.append(OmegaConf.to_container(HydraConfig.get(), resolve=False))
         texts = [v for v in _leaves(raw) if isinstance(v, str) and "${" in v]
         for key in unknown:
             if any(re.search(r"\$\{[^}]*\b" + re.escape(key) + r"\b", text) for text in texts):
