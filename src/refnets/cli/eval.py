@@ -22,7 +22,7 @@ from hydra.core.global_hydra import GlobalHydra
 from omegaconf import DictConfig, OmegaConf
 
 from ..config import config_dir
-from ..training.checks import DATA_READING_ONLY, SPLITS, ConfigError, read_checkpoint
+from ..training.checks import DATA_READING_ONLY, ConfigError, read_checkpoint
 from .train import build, help_text, quiet_lightning, quote_ckpt_path, run_reporting_errors, wants_help, write_metrics
 
 EVAL_HELP = """refnets-eval: test a checkpoint written by refnets-train, from the checkpoint alone
@@ -92,7 +92,7 @@ def eval_overrides(checkpoint: dict[str, Any], command_line: list[str]) -> list[
     return [*flags, *saved, *(o for o in overrides if o not in drops)]
 
 
-def check_saved_overrides_compose(checkpoint: dict[str, Any], saved: list[str], path: str) -> None:
+def check_saved_overrides_compose(saved: list[str], path: str) -> None:
     """The checkpoint's own overrides compose with this version's conf/: else a ConfigError that says so (Hydra's
     message alone would blame the command line, which does not hold them) and how to replace one."""
     if not saved:
@@ -135,8 +135,6 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     """Test (or validate) the checkpoint ``cfg.ckpt_path`` on ``cfg.split``; return and write the metrics."""
     if OmegaConf.is_missing(cfg, "ckpt_path") or cfg.ckpt_path is None:
         raise ConfigError("ckpt_path is required: refnets-eval ckpt_path=<a checkpoint written by refnets-train, e.g. …/checkpoints/last.ckpt>")
-    if cfg.get("split") not in SPLITS:
-        raise ConfigError(f"split={cfg.get('split')!r} is not allowed: expected one of {', '.join(SPLITS)}")
     checkpoint = read_checkpoint(cfg.ckpt_path)
     # no checkpointing: an evaluation writes metrics.json only
     datamodule, model, trainer, _ = build(cfg, loggers=False, resume=False, enable_checkpointing=False)
@@ -203,7 +201,7 @@ def main() -> None:
                                   f"data): run refnets-eval once per checkpoint, e.g. in a shell loop")
             checkpoint = read_checkpoint(path)
             overrides = eval_overrides(checkpoint, argv)
-            check_saved_overrides_compose(checkpoint, [o for o in overrides if o not in argv], path)
+            check_saved_overrides_compose([o for o in overrides if o not in argv], path)
         except ConfigError as err:
             if not shows:
                 print(f"refnets-eval: {err}", file=sys.stderr)

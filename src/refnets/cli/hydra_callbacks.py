@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -33,20 +35,28 @@ def _refuse(message: str) -> None:
     sys.exit(2)
 
 
+@contextmanager
+def hydra_config_of(config: DictConfig) -> Iterator[None]:
+    """HydraConfig set to ``config`` (as Hydra's run_job sets it for a job), so ``${hydra:…}`` resolves; restored after."""
+    hydra_config = HydraConfig.instance()
+    previous = hydra_config.cfg
+    hydra_config.set_config(config)
+    try:
+        yield
+    finally:
+        hydra_config.cfg = previous
+
+
 def check_folder_can_be_made(config: DictConfig, key: str) -> None:
     """Create the parent of the folder at ``key`` (Hydra would create it a moment later); exit with status 2 and a
     one-line message naming what set it when that fails. Only the parent: the folder itself is named by the
     time and left to Hydra."""
-    hydra_config = HydraConfig.instance()
-    previous = hydra_config.cfg
-    hydra_config.set_config(config)  # as run_job will: ${hydra:runtime.choices.model} in task_name resolves
     try:
-        log_dir = OmegaConf.select(config, "paths.log_dir", default=None)
-        folder = Path(str(OmegaConf.select(config, key)))
+        with hydra_config_of(config):  # ${hydra:runtime.choices.model} in task_name resolves, as in the run
+            log_dir = OmegaConf.select(config, "paths.log_dir", default=None)
+            folder = Path(str(OmegaConf.select(config, key)))
     except Exception as err:  # ~paths, or a value that does not resolve: named here, not as Hydra's traceback
         _refuse(f"{key}: {str(err).splitlines()[0]}")
-    finally:
-        hydra_config.cfg = previous
     if log_dir is not None and not str(log_dir).strip():
         _refuse(f"paths.log_dir={log_dir!r} is empty ($REFNETS_LOG_DIR set to nothing?): expected a folder, e.g. paths.log_dir=logs "
                 f"(an empty one would put the runs at the root of the file system)")
@@ -94,22 +104,23 @@ def _job_problem(loader: Any, config: DictConfig, num: int, overrides: list[str]
         return f"does not compose: {str(err).splitlines()[0] if str(err) else type(err).__name__}"
     with open_dict(job):
         job.hydra.job.id, job.hydra.job.num = num, num
-    hydra_config = HydraConfig.instance()
-    previous = hydra_config.cfg
-    hydra_config.set_config(job)
     try:
-        subdir = str(OmegaConf.select(job, "hydra.sweep.subdir"))  # the job's folder, named by its overrides
-        longest = max((len(os.fsencode(part)) for part in Path(subdir).parts), default=0)
-        if longest > NAME_MAX:
-            return (f"its folder name (hydra.sweep.subdir) would be {longest} bytes, longer than the {NAME_MAX} a "
-                    f"file system allows: shorten the swept values, or name the folders by number: 'hydra.sweep.subdir=${{hydra.job.num}}'")
-        task = OmegaConf.masked_copy(job, [k for k in job if k != "hydra"])  # the job's own config, as it will run
-        check_config(task)
-        check_accelerator(task.trainer)
+        with hydra_config_of(job):
+            return _task_problem(job)
     except ConfigError as err:
         return str(err)
-    finally:
-        hydra_config.cfg = previous
+
+
+def _task_problem(job: DictConfig) -> str | None:
+    """What refnets refuses in a composed job (HydraConfig set to it), or None; a ConfigError for a bad value."""
+    subdir = str(OmegaConf.select(job, "hydra.sweep.subdir"))  # the job's folder, named by its overrides
+    longest = max((len(os.fsencode(part)) for part in Path(subdir).parts), default=0)
+    if longest > NAME_MAX:
+        return (f"its folder name (hydra.sweep.subdir) would be {longest} bytes, longer than the {NAME_MAX} a "
+                f"file system allows: shorten the swept values, or name the folders by number: 'hydra.sweep.subdir=${{hydra.job.num}}'")
+    task = OmegaConf.masked_copy(job, [k for k in job if k != "hydra"])  # the job's own config, as it will run
+    check_config(task)
+    check_accelerator(task.trainer)
     return None
 
 

@@ -514,12 +514,9 @@ class Images(Callback):
         predictions collected during test are this process's share of the split, not these images'."""
         plt = _pyplot()
         x, targets = self._samples(trainer, "test", self.num_images)
-        was_training = pl_module.training
-        pl_module.eval()
-        with torch.no_grad():
-            first = next(pl_module.parameters())
+        first = next(pl_module.parameters())
+        with torch.no_grad():  # at the test epoch's end: the module is in eval mode
             preds = self._predict(pl_module, x.to(device=first.device, dtype=first.dtype)).cpu()
-        pl_module.train(was_training)
         cols = 8
         rows = math.ceil(len(x) / cols)
         fig, axes = plt.subplots(rows, cols, figsize=(cols * 1.2, rows * 1.4))

@@ -33,7 +33,7 @@ MONITORED = ("val/acc", "val/loss", "train/acc", "train/loss")
 
 
 # every top-level key of a composed refnets-train / refnets-eval config (conf/train.yaml, conf/eval.yaml and
-# their groups; tests/test_checks.py holds this equal to what they compose): anything else was added with
+# their groups; tests/test_configs.py holds this equal to what they compose): anything else was added with
 # `+key=value` (or by an experiment) and nothing reads it
 TOP_LEVEL_KEYS = (
     "task_name", "ops", "seed", "threads", "test", "ckpt_path", "split", "paths",
@@ -105,7 +105,7 @@ RULES: list[tuple[str, Callable[[Any], bool], str]] = [
 
 def check_config(cfg: DictConfig) -> None:
     """Check the values of a composed refnets-train/refnets-eval config; raise ConfigError on the first bad one."""
-    _check_top_level_keys(cfg)
+    _check_keys(cfg)
     for key, ok, allowed in RULES:
         try:
             value = OmegaConf.select(cfg, key, default="<absent>", throw_on_missing=True)
@@ -119,10 +119,11 @@ def check_config(cfg: DictConfig) -> None:
     check_optimization(cfg)
 
 
-def _check_top_level_keys(cfg: DictConfig) -> None:
-    """A top-level key that nothing reads (`+seeed=1`, a typo of seed) would be ignored without a word: refuse it,
-    unless the config reads it through an interpolation (`+lr=0.3 optimizer.lr=${lr}`). Then every value must
-    resolve (a `~seed` leaves data.seed's ${seed} dangling)."""
+def _check_keys(cfg: DictConfig) -> None:
+    """The config's keys: the groups every run needs are there (a `~data` is refused); a top-level key that nothing
+    reads (`+seeed=1`, a typo of seed) would be ignored without a word, so it is refused, unless some value reads it
+    through an interpolation (`+lr=0.3 optimizer.lr=${lr}`); `test` and `split` are not both there; and every value
+    resolves (a `~seed` leaves data.seed's ${seed} dangling)."""
     missing = [key for key in REQUIRED_KEYS if key not in cfg or (key != "paths" and "_target_" not in (cfg[key] or {}))]
     if missing:
         raise ConfigError(f"{missing[0]}: deleted (~{missing[0]}?), but every run needs it: choose one of its options instead, "
