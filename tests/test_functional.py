@@ -383,9 +383,10 @@ def test_backward_skips_gradients_nobody_needs(name, args_fn, kwargs):
     ],
 )
 def test_col2im_scatter_and_strided_adds_agree(shape, kernel, stride, dilation, dtype):
-    """col2im's two ways (one scatter_add_, on the CPU for narrow outputs; k_h·k_w strided adds elsewhere)
+    """col2im's CPU ways (one scatter_add_ for narrow outputs; k_h·k_w strided adds elsewhere)
     sum each pixel's entries in the same order: in float32 and float64 the same bits, ±inf, NaN and −0
-    included. In float16/bfloat16 they differ (the scatter rounds less: measured 2–3.5× smaller mean
+    included. CUDA's way (a gather and a sum) is held to the same values up to rounding, here on the CPU
+    and on the GPU by test_col2im_on_cuda_gathers. In float16/bfloat16 they differ (the scatter rounds less: measured 2–3.5× smaller mean
     error); both are held to F.fold's values in float64 at low-precision tolerance. The dispatcher picks
     the scatter below SCATTER_BELOW_WIDTH and the adds from there on."""
     from refnets.functional import conv
@@ -407,12 +408,48 @@ def test_col2im_scatter_and_strided_adds_agree(shape, kernel, stride, dilation, 
     fold = F.fold(finite.double().reshape(n, -1, positions), (h, w), kernel, dilation=dilation, stride=stride) if n else finite.double().new_zeros(shape)
     # up to 25 roundings of partial sums of ~|5|: bfloat16 keeps 8 bits (eps 2⁻⁸), float16 11 (2⁻¹¹)
     tol = {torch.bfloat16: dict(rtol=3e-2, atol=0.2), torch.float16: dict(rtol=1e-2, atol=3e-2)}.get(dtype, F32)
-    for way in (conv._col2im_adds, conv._col2im_scatter):
+    for way in (conv._col2im_adds, conv._col2im_scatter, conv._col2im_gather):
         torch.testing.assert_close(way(finite, *args[1:]).double(), fold, **tol)
+    # the gather (CUDA's way) sums in its reduction's order: the same values up to rounding, the same
+    # special values where they land, and the same bits from run to run
+    gather = conv._col2im_gather(*args)
+    assert torch.equal(gather.isnan(), adds.isnan()) and torch.equal(gather.isinf(), adds.isinf())
+    torch.testing.assert_close(gather.nan_to_num(0.0, 0.0, 0.0).double(), adds.nan_to_num(0.0, 0.0, 0.0).double(), **tol)
+    as_bits = {8: torch.int64, 4: torch.int32, 2: torch.int16}[dtype.itemsize]
+    assert torch.equal(gather.nan_to_num(0.0).view(as_bits), conv._col2im_gather(*args).nan_to_num(0.0).view(as_bits))
     with _RecordAten() as rec:
         conv._col2im(*args)
     narrow = conv.conv_output_size(w, kernel[1], stride[1], 0, dilation[1]) < conv.SCATTER_BELOW_WIDTH
     assert ("aten.scatter_add_" in rec.ops) == narrow and ("aten.add_" in rec.ops) == (not narrow and n > 0)
+    assert "aten.index_select" not in rec.ops  # the gather is CUDA's way only: on the CPU it took 1.57 ms where the adds took 0.68
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="CUDA is not available on this machine (torch.cuda.is_available() is False)")
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32, torch.float16], ids=str)
+@pytest.mark.parametrize("shape, kernel, stride, dilation", [((64, 6, 14, 14), (5, 5), (1, 1), (1, 1)), ((2, 2, 12, 11), (3, 2), (2, 1), (1, 2)), ((0, 2, 6, 6), (3, 3), (1, 1), (1, 1))])
+def test_col2im_on_cuda_gathers(shape, kernel, stride, dilation, dtype):
+    """On CUDA col2im is one gather and one sum (no k_h·k_w launches, no atomics): the same bits on every
+    run, and the CPU's values up to rounding, special values where they land."""
+    from refnets.functional import conv
+
+    n, c, h, w = shape
+    torch.manual_seed(0)
+    positions = conv.conv_output_size(h, kernel[0], stride[0], 0, dilation[0]) * conv.conv_output_size(w, kernel[1], stride[1], 0, dilation[1])
+    cols = torch.randn(n, c * kernel[0] * kernel[1], positions, dtype=torch.float64).to(dtype)
+    if n:
+        cols.view(-1)[:4] = torch.tensor([float("inf"), float("nan"), -0.0, 1e3])
+    size = (h, w)
+    with _RecordAten() as rec:
+        gpu = conv._col2im(cols.cuda(), size, kernel, stride, dilation)
+    assert "aten.index_select" in rec.ops and "aten.add_" not in rec.ops and "aten.scatter_add_" not in rec.ops
+    as_bits = {8: torch.int64, 4: torch.int32, 2: torch.int16}[dtype.itemsize]
+    again = conv._col2im(cols.cuda(), size, kernel, stride, dilation)
+    assert torch.equal(gpu.nan_to_num(0.0).view(as_bits), again.nan_to_num(0.0).view(as_bits))
+    cpu = conv._col2im_adds(cols.double(), size, kernel, stride, dilation)
+    assert torch.equal(gpu.isnan().cpu(), cpu.isnan()) and torch.equal(gpu.isinf().cpu(), cpu.isinf())
+    tol = {torch.float16: dict(rtol=1e-2, atol=3e-2)}.get(dtype, F32)
+    torch.testing.assert_close(gpu.cpu().double().nan_to_num(0.0, 0.0, 0.0), cpu.nan_to_num(0.0, 0.0, 0.0), **tol)
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
