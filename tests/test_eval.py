@@ -124,7 +124,9 @@ def test_eval_multirun_sweeps_a_checkpoint_over_splits(cli, tmp_path):
     assert swept.returncode == 0, swept.output[-2000:]
     # under the training run's task_name (its experiment's), as refnets-eval's single runs
     written = sorted(tmp_path.glob("logs/mlp_xor/evals/*/*/metrics.json"))
-    assert [p.parent.name.split(",")[0] for p in written] == ["0_split=val", "1_split=test"], written
+    # named by the command line's sweep alone: not by the checkpoint's saved overrides (experiment=mlp_xor,
+    # trainer.max_epochs=1), which every job shares
+    assert [p.parent.name for p in written] == ["0_split=val", "1_split=test"], written
     assert [sorted(json.loads(p.read_text())["metrics"]) for p in written] == [["val/acc", "val/loss"], ["test/acc", "test/loss"]]
 
 
@@ -307,3 +309,36 @@ def test_resume_with_the_csv_logger_keeps_the_first_part(cli, tmp_path):
     assert resumed.returncode == 0, resumed.output[-2000:]
     files = sorted(run.glob("csv/*/metrics.csv"))
     assert len(files) == 2 and all("val/acc" in f.read_text() for f in files)
+
+
+@pytest.mark.parametrize("module, args", [("train", ["trainer.max_epochs=3", "seed=1"]), ("eval", ["ckpt_path=some/run/last.ckpt", "split=val"]),
+                                          ("train", ["-m", "seed=1,2", "hydra.job.chdir=false"])])
+def test_hydra_help_ignores_the_applications_overrides(cli, module, args):
+    """Hydra composes --hydra-help from its own config alone: an override of the application's config ended in
+    Hydra's traceback "Could not override 'trainer.max_epochs'"; it now shows Hydra's help (whatever the order)."""
+    for argv in ([*args, "--hydra-help"], ["--hydra-help", *args]):
+        result = cli(module, argv)
+        assert result.returncode == 0, result.output[-2000:]
+        assert "Hydra (1." in result.output and "== Flags ==" in result.output and "Traceback" not in result.output
+
+
+def test_eval_logs_its_errors_under_its_own_name(cli, tmp_path):
+    """refnets-eval's refusals are logged as refnets.eval (they read refnets.train, the other command)."""
+    trained = cli("train", ["experiment=mlp_xor", "trainer.max_epochs=1", "test=false", *QUIET])
+    ckpt = _run_folder(trained, tmp_path) / "checkpoints" / "last.ckpt"
+    result = cli("eval", [f"ckpt_path={ckpt}", "data=mnist"])  # XOR's MLP does not take MNIST's images
+    assert result.returncode == 2, result.output[-2000:]
+    assert "[refnets.eval][ERROR] - the model (MLP) does not take this data's inputs" in result.output
+    assert "refnets.train" not in result.output
+
+
+def test_sweep_folder_names_leave_out_the_saved_overrides_unless_the_command_line_names_them():
+    from refnets.cli.eval import EXCLUDE_KEYS, sweep_folder_names_without
+
+    saved = ["experiment=mlp_xor", "+model.net.widths=[3]", "trainer.max_epochs=1"]
+    assert sweep_folder_names_without(saved, ["ckpt_path=a.ckpt", "split=val"]) == []  # one run: no job folders
+    assert sweep_folder_names_without([], ["-m", "split=val,test"]) == []
+    assert sweep_folder_names_without(saved, ["-m", f"{EXCLUDE_KEYS}=[split]", "split=val,test"]) == []  # the user's own choice
+    (added,) = sweep_folder_names_without(saved, ["-m", "split=val,test"])
+    keys = added.split("=", 1)[1].strip("[]").split(",")
+    assert keys[:2] == ["experiment", "trainer"] and keys[-2:] == ["model.net.widths", "trainer.max_epochs"] and "split" not in keys

@@ -12,6 +12,7 @@ model or the data). It prints the metrics and writes metrics.json in a run folde
 
 from __future__ import annotations
 
+import logging
 import sys
 from pathlib import Path
 from typing import Any
@@ -23,7 +24,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from ..config import config_dir
 from ..training.checks import DATA_READING_ONLY, ConfigError, read_checkpoint
-from .train import build, help_text, quiet_lightning, quote_ckpt_path, run_reporting_errors, wants_help, write_metrics
+from .train import build, help_text, hydra_help_argv, quiet_lightning, quote_ckpt_path, run_reporting_errors, wants_help, write_metrics
 
 EVAL_HELP = """refnets-eval: test a checkpoint written by refnets-train, from the checkpoint alone
 
@@ -121,6 +122,20 @@ def check_saved_overrides_compose(saved: list[str], path: str) -> None:
         GlobalHydra.instance().clear()
 
 
+EXCLUDE_KEYS = "hydra.job.config.override_dirname.exclude_keys"
+
+
+def sweep_folder_names_without(saved: list[str], argv: list[str]) -> list[str]:
+    """In a multirun, the override that keeps the checkpoint's saved overrides out of the job folders' names
+    (they were ``0_experiment=mlp_xor,split=val,trainer.max_epochs=1``: the same in every job, and long);
+    none where the command line sets those names itself."""
+    if not saved or not any(a in ("-m", "--multirun") for a in argv) or any(_key(a) == EXCLUDE_KEYS for a in argv):
+        return []
+    excluded = list(OmegaConf.select(OmegaConf.load(Path(config_dir()) / "eval.yaml"), EXCLUDE_KEYS))
+    excluded += [k for k in dict.fromkeys(_key(o) for o in saved) if k not in excluded]
+    return [f"{EXCLUDE_KEYS}=[{','.join(excluded)}]"]
+
+
 def _differences(trained: Any, now: Any, prefix: str) -> dict[str, tuple[Any, Any]]:
     """Leaves of two config trees that differ: {key: (trained, now)}."""
     if isinstance(trained, dict) and isinstance(now, dict):
@@ -179,11 +194,11 @@ def _report(summary: dict[str, Any], path: Path) -> None:
 
 @hydra.main(version_base="1.3", config_path=str(config_dir()), config_name="eval")
 def _eval_main(cfg: DictConfig) -> None:
-    run_reporting_errors(evaluate, cfg)
+    run_reporting_errors(evaluate, cfg, logger=logging.getLogger("refnets.eval"))
 
 
 def main() -> None:
-    argv = sys.argv[1:]
+    sys.argv[1:] = argv = hydra_help_argv(sys.argv[1:])
     if wants_help(argv):
         print(help_text(EVAL_HELP))
         return
@@ -201,7 +216,9 @@ def main() -> None:
                                   f"data): run refnets-eval once per checkpoint, e.g. in a shell loop")
             checkpoint = read_checkpoint(path)
             overrides = eval_overrides(checkpoint, argv)
-            check_saved_overrides_compose([o for o in overrides if o not in argv], path)
+            saved = [o for o in overrides if o not in argv]
+            check_saved_overrides_compose(saved, path)
+            overrides += sweep_folder_names_without(saved, argv)
         except ConfigError as err:
             if not shows:
                 print(f"refnets-eval: {err}", file=sys.stderr)

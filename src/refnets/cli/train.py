@@ -252,15 +252,16 @@ def _multirun_job() -> str | None:
     return f"#{hydra_cfg.job.num} ({' '.join(hydra_cfg.overrides.task) or 'no overrides'})"
 
 
-def run_reporting_errors(task, *args: Any) -> Any:
+def run_reporting_errors(task, *args: Any, logger: logging.Logger = log) -> Any:
     """Run ``task``; a configuration or data problem ends in its message and exit status 2, no traceback;
     a run stopped by a non-finite loss in its message and exit status 1. In a multirun the job's message is
     logged and the sweep goes on to its next job (a typo or a diverging learning rate in one job does not
-    throw away the others); Hydra then ends the sweep with the first failed job's message and status 1."""
+    throw away the others); Hydra then ends the sweep with the first failed job's message and status 1.
+    The message is logged under ``logger``'s name: the command's (refnets.train, refnets.eval)."""
     try:
         return task(*args)
     except (ConfigError, DatasetNotFoundError, RunStopped) as err:
-        log.error("%s", err)
+        logger.error("%s", err)
         if (job := _multirun_job()) is not None:
             raise JobFailed(f"multirun job {job} failed (every job of the sweep ran; each failure is logged where it happened): {err}") from None
         sys.exit(1 if isinstance(err, RunStopped) else 2)
@@ -360,12 +361,21 @@ def wants_help(argv: list[str]) -> bool:
     return any(a in ("--help", "-h") for a in argv)
 
 
+def hydra_help_argv(argv: list[str]) -> list[str]:
+    """For ``--hydra-help``: the command line without the application's overrides. Hydra composes its help
+    from its own config alone, so an override of the application's config (``trainer.max_epochs=3``,
+    ``ckpt_path=…``) ended in its traceback "Could not override …"; what it shows does not depend on them."""
+    if "--hydra-help" not in argv:
+        return argv
+    return [a for a in argv if a.startswith("-") or a.lstrip("+~").startswith(("hydra.", "hydra/"))]
+
+
 def main() -> None:
     if wants_help(sys.argv[1:]):
         print(help_text(TRAIN_HELP))
         return
     quiet_lightning()
-    sys.argv[1:] = resume_in_run_folder(sys.argv[1:])
+    sys.argv[1:] = resume_in_run_folder(hydra_help_argv(sys.argv[1:]))
     _train_main()
 
 
