@@ -237,3 +237,16 @@ def test_a_run_folder_that_cannot_be_made_is_named(cli, args, message, tmp_path)
     result = cli("train", args)
     assert result.returncode == 2 and re.search(message, result.output), result.output[-2000:]
     assert "Traceback" not in result.output and (tmp_path / "a_file").read_text() == "not a folder\n"
+
+
+@pytest.mark.parametrize("task_name", ["${hydra:job.num}", "${hydra:runtime.choices.model}"])
+def test_a_multirun_folder_made_from_a_jobs_hydra_value_is_refused_clearly(cli, task_name, tmp_path):
+    """Hydra's sweeper makes a multirun's folder once, before its jobs, with no HydraConfig to resolve ${hydra:…}
+    from: `-m task_name=${hydra:job.num}` ended in its traceback "HydraConfig was not set". Now one line says why and
+    what to do; exit 2, no job run. (A single run resolves the same task_name: see the test above.)"""
+    result = cli("train", ["-m", f"task_name={task_name}", "seed=1,2", "trainer.max_epochs=1", *QUIET])
+    assert result.returncode == 2, result.output[-2000:]
+    assert re.search(r"hydra.sweep.dir=\$\{paths.log_dir\}/\$\{task_name\}/multiruns/\S+: uses \$\{hydra:…\} \(here or through a value it reads, "
+                     r"such as task_name\), which Hydra cannot resolve there: a multirun's folder is made once, before its jobs\. "
+                     r"Give it a plain value \(e.g. task_name=my_sweep\); a value per job belongs in hydra.sweep.subdir", result.output), result.output[-2000:]
+    assert "Traceback" not in result.output and not list(tmp_path.glob("logs/**/metrics.json"))

@@ -36,11 +36,15 @@ def _refuse(message: str) -> None:
 
 
 @contextmanager
-def hydra_config_of(config: DictConfig) -> Iterator[None]:
-    """HydraConfig set to ``config`` (as Hydra's run_job sets it for a job), so ``${hydra:…}`` resolves; restored after."""
+def hydra_config_of(config: DictConfig | None) -> Iterator[None]:
+    """HydraConfig set to ``config`` (as Hydra's run_job sets it for a job), so ``${hydra:…}`` resolves; restored after.
+    None: not set, as when Hydra's sweeper makes a multirun's folder."""
     hydra_config = HydraConfig.instance()
     previous = hydra_config.cfg
-    hydra_config.set_config(config)
+    if config is None:
+        hydra_config.cfg = None
+    else:
+        hydra_config.set_config(config)
     try:
         yield
     finally:
@@ -51,11 +55,18 @@ def check_folder_can_be_made(config: DictConfig, key: str) -> None:
     """Create the parent of the folder at ``key`` (Hydra would create it a moment later); exit with status 2 and a
     one-line message naming what set it when that fails. Only the parent: the folder itself is named by the
     time and left to Hydra."""
+    # A run's folder is made with HydraConfig set, so ${hydra:runtime.choices.model} in task_name resolves; a
+    # multirun's is made by the sweeper before any job, with no HydraConfig: there ${hydra:…} cannot resolve.
+    sweep = key == "hydra.sweep.dir"
     try:
-        with hydra_config_of(config):  # ${hydra:runtime.choices.model} in task_name resolves, as in the run
+        with hydra_config_of(None if sweep else config):
             log_dir = OmegaConf.select(config, "paths.log_dir", default=None)
             folder = Path(str(OmegaConf.select(config, key)))
     except Exception as err:  # ~paths, or a value that does not resolve: named here, not as Hydra's traceback
+        if sweep and "HydraConfig was not set" in str(err):
+            _refuse(f"{key}={OmegaConf.to_container(config.hydra.sweep, resolve=False)['dir']}: uses ${{hydra:…}} (here or through a "
+                    f"value it reads, such as task_name), which Hydra cannot resolve there: a multirun's folder is made once, before "
+                    f"its jobs. Give it a plain value (e.g. task_name=my_sweep); a value per job belongs in hydra.sweep.subdir")
         _refuse(f"{key}: {str(err).splitlines()[0]}")
     if log_dir is not None and not str(log_dir).strip():
         _refuse(f"paths.log_dir={log_dir!r} is empty ($REFNETS_LOG_DIR set to nothing?): expected a folder, e.g. paths.log_dir=logs "
