@@ -250,3 +250,34 @@ def test_a_multirun_folder_made_from_a_jobs_hydra_value_is_refused_clearly(cli, 
                      r"such as task_name\), which Hydra cannot resolve there: a multirun's folder is made once, before its jobs\. "
                      r"Give it a plain value \(e.g. task_name=my_sweep\); a value per job belongs in hydra.sweep.subdir", result.output), result.output[-2000:]
     assert "Traceback" not in result.output and not list(tmp_path.glob("logs/**/metrics.json"))
+
+
+def test_the_sweep_check_leaves_pythons_random_as_it_found_it():
+    """Hydra's shuffle() draws from Python's random when the sweep is expanded. The check expands it first; it gives
+    the state back, so Hydra's sweeper draws the same order and the check's job #n is the job #n Hydra launches."""
+    import random
+
+    from hydra import compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+    from omegaconf import open_dict
+
+    from refnets.cli.hydra_callbacks import CheckSweep, sweep_jobs
+    from refnets.config import config_dir
+
+    GlobalHydra.instance().clear()
+    try:
+        with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3"):
+            cfg = compose("train", overrides=["experiment=mlp_xor"], return_hydra_config=True)
+            with open_dict(cfg):
+                cfg.hydra.overrides.task = ["experiment=mlp_xor", "optimizer.lr=shuffle(0.1,0.2,0.3,0.4,0.5,0.6)", "seed=1,2"]
+            random.seed(7)
+            state = random.getstate()
+            CheckSweep().on_multirun_start(cfg)  # all 12 jobs pass
+            assert random.getstate() == state
+            launched = sweep_jobs(cfg)  # as Hydra's sweeper expands it next, from the same state
+            random.seed(7)
+            assert sweep_jobs(cfg) == launched
+            random.seed(8)
+            assert sweep_jobs(cfg) != launched  # the order does depend on the state (else this test proves nothing)
+    finally:
+        GlobalHydra.instance().clear()

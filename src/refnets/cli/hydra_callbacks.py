@@ -11,6 +11,7 @@ refnets' own code runs.
 from __future__ import annotations
 
 import os
+import random
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -146,11 +147,17 @@ class CheckSweep(Callback):
         if not str(OmegaConf.select(config, "hydra.sweeper._target_", default="")).endswith("BasicSweeper"):
             return
         loader = GlobalHydra.instance().config_loader()
-        jobs = sweep_jobs(config)
-        failures = []
-        for num, overrides in enumerate(jobs):
-            problem = _job_problem(loader, config, num, overrides)
-            if problem is not None:
-                failures.append(f"multirun job #{num} ({' '.join(overrides) or 'no overrides'}): {problem}")
+        # Hydra's shuffle() draws from Python's random as the sweep is expanded: expanding it here, then giving the
+        # state back, lets the sweeper draw the same order, so job #n here is the job #n it launches
+        state = random.getstate()
+        try:
+            jobs = sweep_jobs(config)
+            failures = []
+            for num, overrides in enumerate(jobs):
+                problem = _job_problem(loader, config, num, overrides)
+                if problem is not None:
+                    failures.append(f"multirun job #{num} ({' '.join(overrides) or 'no overrides'}): {problem}")
+        finally:
+            random.setstate(state)
         if failures:
             _refuse("\n".join([*failures, f"{len(failures)} of the multirun's {len(jobs)} jobs would fail: none was run"]))
