@@ -312,7 +312,8 @@ def test_resume_with_the_csv_logger_keeps_the_first_part(cli, tmp_path):
 
 
 @pytest.mark.parametrize("module, args", [("train", ["trainer.max_epochs=3", "seed=1"]), ("eval", ["ckpt_path=some/run/last.ckpt", "split=val"]),
-                                          ("train", ["-m", "seed=1,2", "hydra.job.chdir=false"])])
+                                          ("train", ["-m", "seed=1,2", "hydra.job.chdir=false"]), ("train", ["--cfg", "job", "seed=1"]),
+                                          ("train", ["-cn", "train", "+x=1"]), ("eval", ["ckpt_path=a.ckpt", "--cfg", "job", "-cn", "eval"])])
 def test_hydra_help_ignores_the_applications_overrides(cli, module, args):
     """Hydra composes --hydra-help from its own config alone: an override of the application's config ended in
     Hydra's traceback "Could not override 'trainer.max_epochs'"; it now shows Hydra's help (whatever the order)."""
@@ -337,6 +338,7 @@ def test_sweep_folder_names_leave_out_the_saved_overrides_unless_the_command_lin
 
     saved = ["experiment=mlp_xor", "+model.net.widths=[3]", "trainer.max_epochs=1"]
     assert sweep_folder_names_without(saved, ["ckpt_path=a.ckpt", "split=val"]) == []  # one run: no job folders
+    assert sweep_folder_names_without(saved, ["hydra.mode=MULTIRUN", "split=val,test"]) == sweep_folder_names_without(saved, ["-m", "split=val,test"]) != []
     assert sweep_folder_names_without([], ["-m", "split=val,test"]) == []
     assert sweep_folder_names_without(saved, ["-m", f"{EXCLUDE_KEYS}=[split]", "split=val,test"]) == []  # the user's own choice
     (added,) = sweep_folder_names_without(saved, ["-m", "split=val,test"])

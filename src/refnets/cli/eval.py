@@ -24,7 +24,18 @@ from omegaconf import DictConfig, OmegaConf
 
 from ..config import config_dir
 from ..training.checks import DATA_READING_ONLY, ConfigError, read_checkpoint
-from .train import build, help_text, hydra_help_argv, quiet_lightning, quote_ckpt_path, run_reporting_errors, wants_help, write_metrics
+from .train import (
+    build,
+    help_text,
+    hydra_help_argv,
+    is_multirun,
+    quiet_lightning,
+    quote_ckpt_path,
+    run_reporting_errors,
+    split_command_line,
+    wants_help,
+    write_metrics,
+)
 
 EVAL_HELP = """refnets-eval: test a checkpoint written by refnets-train, from the checkpoint alone
 
@@ -49,28 +60,6 @@ NOT_TAKEN = ("ckpt_path", "test", "logger", "callbacks", "hydra")
 # … nor these: how much of each split the training run's trainer read (an evaluation reads all of its split)
 # and where it logged (an evaluation writes to logs/<task>/evals/ under the current folder, or paths.log_dir given here)
 NOT_TAKEN_KEYS = ("trainer.limit_", "paths.log_dir", "paths.output_dir")
-
-
-# Hydra's options that take a value (the next argument, or after '='), and --info's optional one
-VALUE_OPTIONS = ("--cfg", "-c", "--package", "-p", "--config-path", "-cp", "--config-name", "-cn", "--config-dir", "-cd",
-                 "--experimental-rerun")
-INFO_CHOICES = ("all", "config", "defaults", "defaults-tree", "plugins", "searchpath")
-
-
-def split_command_line(argv: list[str]) -> tuple[list[str], list[str]]:
-    """(Hydra's options with their values, the overrides), each in the command line's order."""
-    options, overrides = [], []
-    i = 0
-    while i < len(argv):
-        arg = argv[i]
-        if arg.startswith("-") and not arg.startswith("~"):
-            takes = (arg in VALUE_OPTIONS) or (arg in ("--info", "-i") and i + 1 < len(argv) and argv[i + 1] in INFO_CHOICES)
-            options += argv[i:i + 2] if takes else [arg]
-            i += 2 if takes else 1
-        else:
-            overrides.append(arg)
-            i += 1
-    return options, overrides
 
 
 def _key(override: str) -> str:
@@ -129,7 +118,7 @@ def sweep_folder_names_without(saved: list[str], argv: list[str]) -> list[str]:
     """In a multirun, the override that keeps the checkpoint's saved overrides out of the job folders' names
     (they were ``0_experiment=mlp_xor,split=val,trainer.max_epochs=1``: the same in every job, and long);
     none where the command line sets those names itself."""
-    if not saved or not any(a in ("-m", "--multirun") for a in argv) or any(_key(a) == EXCLUDE_KEYS for a in argv):
+    if not saved or not is_multirun(argv) or any(_key(a) == EXCLUDE_KEYS for a in argv):
         return []
     excluded = list(OmegaConf.select(OmegaConf.load(Path(config_dir()) / "eval.yaml"), EXCLUDE_KEYS))
     excluded += [k for k in dict.fromkeys(_key(o) for o in saved) if k not in excluded]
@@ -211,7 +200,7 @@ def main() -> None:
         try:
             if path is None:
                 raise ConfigError("ckpt_path is required: refnets-eval ckpt_path=<a checkpoint written by refnets-train, e.g. …/checkpoints/last.ckpt>")
-            if any(a in ("-m", "--multirun") for a in argv) and not Path(path).is_file() and ("," in path or path.endswith(")")):
+            if is_multirun(argv) and not Path(path).is_file() and ("," in path or path.endswith(")")):
                 raise ConfigError(f"ckpt_path={path!r}: a multirun cannot sweep ckpt_path (each checkpoint decides its own model and "
                                   f"data): run refnets-eval once per checkpoint, e.g. in a shell loop")
             checkpoint = read_checkpoint(path)

@@ -361,13 +361,43 @@ def wants_help(argv: list[str]) -> bool:
     return any(a in ("--help", "-h") for a in argv)
 
 
+# Hydra's options that take a value (the next argument, or after '='), and --info's optional one
+VALUE_OPTIONS = ("--cfg", "-c", "--package", "-p", "--config-path", "-cp", "--config-name", "-cn", "--config-dir", "-cd",
+                 "--experimental-rerun")
+INFO_CHOICES = ("all", "config", "defaults", "defaults-tree", "plugins", "searchpath")
+
+
+def split_command_line(argv: list[str]) -> tuple[list[str], list[str]]:
+    """(Hydra's options with their values, the overrides), each in the command line's order."""
+    options, overrides = [], []
+    i = 0
+    while i < len(argv):
+        arg = argv[i]
+        if arg.startswith("-") and not arg.startswith("~"):
+            takes = (arg in VALUE_OPTIONS) or (arg in ("--info", "-i") and i + 1 < len(argv) and argv[i + 1] in INFO_CHOICES)
+            options += argv[i:i + 2] if takes else [arg]
+            i += 2 if takes else 1
+        else:
+            overrides.append(arg)
+            i += 1
+    return options, overrides
+
+
+def is_multirun(argv: list[str]) -> bool:
+    """Whether this command line starts a multirun (``-m``, ``--multirun`` or ``hydra.mode=MULTIRUN``)."""
+    options, overrides = split_command_line(argv)
+    return any(a in ("-m", "--multirun") for a in options) or "hydra.mode=MULTIRUN" in overrides
+
+
 def hydra_help_argv(argv: list[str]) -> list[str]:
     """For ``--hydra-help``: the command line without the application's overrides. Hydra composes its help
     from its own config alone, so an override of the application's config (``trainer.max_epochs=3``,
-    ``ckpt_path=…``) ended in its traceback "Could not override …"; what it shows does not depend on them."""
+    ``ckpt_path=…``) ended in its traceback "Could not override …"; what it shows does not depend on them.
+    Hydra's options keep their values (``--cfg job``, ``-cn train``), and so do its own overrides (``hydra.*``)."""
     if "--hydra-help" not in argv:
         return argv
-    return [a for a in argv if a.startswith("-") or a.lstrip("+~").startswith(("hydra.", "hydra/"))]
+    options, overrides = split_command_line(argv)
+    return [*options, *(o for o in overrides if o.lstrip("+~").startswith(("hydra.", "hydra/")))]
 
 
 def main() -> None:
