@@ -494,3 +494,26 @@ def test_cross_entropy_gradient_wrt_probability_targets():
     z = torch.randn(4, 3, dtype=torch.float64, requires_grad=True)
     y = torch.softmax(torch.randn(4, 3, dtype=torch.float64), 1).requires_grad_(True)
     assert torch.autograd.gradcheck(RF.cross_entropy, (z, y))
+
+
+@pytest.mark.parametrize("name", ["conv2d", "avg_pool2d"])
+def test_cuda_col2im_gather_is_differentiable_to_second_order(name, monkeypatch):
+    """CUDA's col2im (one gather and one sum) under gradcheck and gradgradcheck, here on the CPU with the gather
+    forced, so CI without a GPU holds it too (on a GPU the op tests take it by themselves)."""
+    from refnets.functional import conv
+
+    forced = lambda cols, size, kernel, stride, dilation: (  # noqa: E731
+        conv._col2im_adds if conv.tracing_or_transformed() else conv._col2im_gather)(cols, size, kernel, stride, dilation)
+    monkeypatch.setattr(conv, "_col2im", forced)
+    torch.manual_seed(0)
+    x = torch.randn(2, 3, 7, 6, dtype=torch.float64, requires_grad=True)
+    if name == "conv2d":
+        w = torch.randn(4, 3, 3, 2, dtype=torch.float64, requires_grad=True)
+        b = torch.randn(4, dtype=torch.float64, requires_grad=True)
+        fn, inputs = (lambda x, w, b: RF.conv2d(x, w, b, stride=(2, 1), padding=1, dilation=(1, 2))), (x, w, b)
+    else:
+        fn, inputs = (lambda x: RF.avg_pool2d(x, 3, stride=2, padding=1)), (x,)
+    with _RecordAten() as rec:
+        fn(*inputs).sum().backward()
+    assert "aten.index_select" in rec.ops  # the gather did run
+    assert torch.autograd.gradcheck(fn, inputs) and torch.autograd.gradgradcheck(fn, inputs)
