@@ -47,3 +47,25 @@ def test_console_of_a_run_and_its_evaluation_is_quiet(tmp_path):
     assert evaluated.returncode == 0 and "refnets-eval finished" in out and "metrics.json" in out, out[-3000:]
     for noise in ("Tip", "is deprecated", "callbacks used to create the checkpoint", "dirpath has changed", "Warning"):
         assert noise not in out, (noise, out[-3000:])
+
+
+def test_lightnings_advice_to_add_dataloader_workers_is_not_shown(monkeypatch, tmp_path):
+    """On a machine with more than 2 cores Lightning advises more DataLoader workers, once per loader (4 times a run
+    on a 16-core GPU machine). refnets' loaders index tensors already in memory, where workers would only copy
+    them: refnets-train filters the advice, as Lightning's docs show."""
+    import warnings
+    from types import SimpleNamespace
+
+    from lightning.pytorch.trainer.connectors import data_connector
+    from torch.utils.data import DataLoader
+
+    monkeypatch.setattr(data_connector, "suggested_max_num_workers", lambda num_devices: 15)  # as on 16 cores
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = run_cli("train", ["experiment=mlp_xor", "trainer.max_epochs=1", "callbacks.progress_bar=null"], tmp_path, monkeypatch)
+    assert result.returncode == 0, result.output[-2000:]
+    assert not [w for w in caught if "does not have many workers" in str(w.message)]
+    with warnings.catch_warnings(record=True) as caught:  # the patched check does advise it without the filter
+        warnings.simplefilter("always")
+        data_connector._worker_check(SimpleNamespace(num_devices=1), DataLoader([1, 2]), "train_dataloader")
+    assert any("does not have many workers" in str(w.message) for w in caught)

@@ -66,6 +66,11 @@ def quiet_lightning() -> None:
         logging.getLogger(name).addFilter(not_tips)
     # raised inside Lightning (lightning/pytorch/utilities/_pytree.py) on torch ≥ 2.10; nothing a user can change
     warnings.filterwarnings("ignore", message=r"`isinstance\(treespec, LeafSpec\)` is deprecated")
+    # Lightning's advice to raise DataLoader workers, once per loader on any machine with more than 2 cores (seen 4
+    # times a run on a 16-core GPU machine). refnets' datamodules serve each batch by indexing tensors already in
+    # memory (or on the GPU), so worker processes would only copy them; the filter is the one Lightning's docs give
+    # (advanced/warnings). With data.train_transform, data.num_workers is there to choose.
+    warnings.filterwarnings("ignore", message=r".*does not have many workers")
 
 
 def _overrides() -> list[str]:
