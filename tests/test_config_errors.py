@@ -281,3 +281,18 @@ def test_the_sweep_check_leaves_pythons_random_as_it_found_it():
             assert sweep_jobs(cfg) != launched  # the order does depend on the state (else this test proves nothing)
     finally:
         GlobalHydra.instance().clear()
+
+
+@pytest.mark.parametrize("module, args, named", [
+    ("train", ["-m", "--cfg", "job", "seed=1,2"], "--multirun and --cfg"),
+    ("train", ["--cfg=job", "--info", "defaults"], "--cfg and --info"),
+    ("eval", ["ckpt_path=a.ckpt", "--multirun", "-c", "job"], "--multirun and --cfg"),
+])
+def test_two_of_hydras_modes_at_once_are_refused_in_one_line(cli, module, args, named):
+    """`-m --cfg job` ended in Hydra's traceback "Only one of --run, --multirun, --cfg, --info and --shell_completion
+    can be specified": the same refusal, in one line, exit 2. One mode alone still works (--cfg job, --info)."""
+    result = cli(module, args)
+    assert result.returncode == 2, result.output[-2000:]
+    assert f"refnets-{module}: {named} cannot be combined: Hydra does one of --run, --multirun, --cfg, --info" in result.output
+    assert "Traceback" not in result.output
+    assert cli("train", ["--cfg", "job", "seed=1"]).returncode == 0 and cli("train", ["--info", "defaults"]).returncode == 0

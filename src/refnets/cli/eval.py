@@ -26,6 +26,7 @@ from ..config import config_dir
 from ..training.checks import DATA_READING_ONLY, ConfigError, read_checkpoint
 from .train import (
     build,
+    check_one_hydra_mode,
     help_text,
     hydra_help_argv,
     is_multirun,
@@ -192,6 +193,7 @@ def main() -> None:
         print(help_text(EVAL_HELP))
         return
     quiet_lightning()
+    check_one_hydra_mode(argv, "refnets-eval")
     # Hydra's own output (--hydra-help, --info) needs no checkpoint; --cfg/-c shows the checkpoint's config when the
     # command line names a readable one, and conf/eval.yaml's otherwise
     shows = any(a in ("--cfg", "-c") or a.startswith(("--cfg=", "-c=")) for a in argv)

@@ -394,6 +394,22 @@ def is_multirun(argv: list[str]) -> bool:
     return any(a in ("-m", "--multirun") for a in options) or "hydra.mode=MULTIRUN" in overrides
 
 
+# Hydra's modes, of which one command line may ask for one: its flags, short and long
+HYDRA_MODES = {"run": ("-r", "--run"), "multirun": ("-m", "--multirun"), "cfg": ("-c", "--cfg"), "info": ("-i", "--info"),
+               "shell-completion": ("-sc", "--shell-completion")}
+
+
+def check_one_hydra_mode(argv: list[str], prog: str) -> None:
+    """Two of Hydra's modes at once (``-m --cfg job``) ended in its traceback "Only one of --run, --multirun, --cfg,
+    --info and --shell_completion can be specified": the same refusal, in one line, exit status 2."""
+    options, _ = split_command_line(argv)
+    given = [flags[1] for flags in HYDRA_MODES.values() if any(o.split("=", 1)[0] in flags for o in options)]
+    if len(given) > 1:
+        print(f"{prog}: {' and '.join(given)} cannot be combined: Hydra does one of --run, --multirun, --cfg, --info and "
+              f"--shell-completion at a time (to see one job of a sweep: --cfg job with that job's values)", file=sys.stderr)
+        sys.exit(2)
+
+
 def hydra_help_argv(argv: list[str]) -> list[str]:
     """For ``--hydra-help``: the command line without the application's overrides. Hydra composes its help
     from its own config alone, so an override of the application's config (``trainer.max_epochs=3``,
@@ -410,6 +426,7 @@ def main() -> None:
         print(help_text(TRAIN_HELP))
         return
     quiet_lightning()
+    check_one_hydra_mode(sys.argv[1:], "refnets-train")
     sys.argv[1:] = resume_in_run_folder(hydra_help_argv(sys.argv[1:]))
     _train_main()
 
