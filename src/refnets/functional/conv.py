@@ -136,7 +136,7 @@ def _col2im_gather(cols, size, kernel, stride, dilation) -> torch.Tensor:
 
     On a GPU the k_h·k_w strided adds are k_h·k_w kernel launches, each with its Python slicing, and at
     LeNet-5's sizes the launches, not the arithmetic, are the time (H200, batch 64, the second convolution's
-    ∂x: col2im 0.39 ms against F.fold's 0.035). The gather and the sum are three launches, and no atomics: a
+    ∂x: col2im 0.39 ms against F.fold's 0.035). The pad, the gather and the sum are five kernels (a fill and a copy for the pad), and no atomics: a
     reduction gives the same bits on every run (``index_add_``/``scatter_add_`` accumulate by atomics on
     CUDA, in an order that changes from run to run). The sum's order is the reduction kernel's, so the bits
     can differ from the adds' in the last place; what it costs is a (N, C·H·W, T) temporary, T ≤ k_h·k_w.
