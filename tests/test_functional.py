@@ -371,6 +371,13 @@ def test_backward_skips_gradients_nobody_needs(name, args_fn, kwargs):
         assert col2im_calls(only_w) == 0 < col2im_calls(all_three)
 
 
+def _same_bits(a: torch.Tensor, b: torch.Tensor) -> bool:
+    """a and b hold the same bits, ±inf and −0 included, and NaN in the same places (a NaN's payload is not specified)."""
+    nan = a.isnan()
+    as_int = {8: torch.int64, 4: torch.int32, 2: torch.int16}[a.dtype.itemsize]
+    return torch.equal(nan, b.isnan()) and torch.equal(a.masked_fill(nan, 0).view(as_int), b.masked_fill(nan, 0).view(as_int))
+
+
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32, torch.bfloat16, torch.float16], ids=str)
 @pytest.mark.parametrize(
     "shape, kernel, stride, dilation",
@@ -400,10 +407,7 @@ def test_col2im_scatter_and_strided_adds_agree(shape, kernel, stride, dilation, 
     args = (cols, (h, w), kernel, stride, dilation)
     adds, scatter = conv._col2im_adds(*args), conv._col2im_scatter(*args)
     if dtype in (torch.float32, torch.float64):
-        bits = torch.int64 if dtype == torch.float64 else torch.int32
-        nan = adds.isnan()
-        assert torch.equal(nan, scatter.isnan())  # a NaN's payload is not specified
-        assert torch.equal(adds.masked_fill(nan, 0).view(bits), scatter.masked_fill(nan, 0).view(bits))
+        assert _same_bits(adds, scatter)
     finite = cols.nan_to_num(0.0, 0.0, 0.0)
     fold = F.fold(finite.double().reshape(n, -1, positions), (h, w), kernel, dilation=dilation, stride=stride) if n else finite.double().new_zeros(shape)
     # up to 25 roundings of partial sums of ~|5|: bfloat16 keeps 8 bits (eps 2⁻⁸), float16 11 (2⁻¹¹)
@@ -415,8 +419,7 @@ def test_col2im_scatter_and_strided_adds_agree(shape, kernel, stride, dilation, 
     gather = conv._col2im_gather(*args)
     assert torch.equal(gather.isnan(), adds.isnan()) and torch.equal(gather.isinf(), adds.isinf())
     torch.testing.assert_close(gather.nan_to_num(0.0, 0.0, 0.0).double(), adds.nan_to_num(0.0, 0.0, 0.0).double(), **tol)
-    as_bits = {8: torch.int64, 4: torch.int32, 2: torch.int16}[dtype.itemsize]
-    assert torch.equal(gather.nan_to_num(0.0).view(as_bits), conv._col2im_gather(*args).nan_to_num(0.0).view(as_bits))
+    assert _same_bits(gather, conv._col2im_gather(*args))
     with _RecordAten() as rec:
         conv._col2im(*args)
     narrow = conv.conv_output_size(w, kernel[1], stride[1], 0, dilation[1]) < conv.SCATTER_BELOW_WIDTH
@@ -443,9 +446,7 @@ def test_col2im_on_cuda_gathers(shape, kernel, stride, dilation, dtype):
     with _RecordAten() as rec:
         gpu = conv._col2im(cols.cuda(), size, kernel, stride, dilation)
     assert "aten.index_select" in rec.ops and "aten.add_" not in rec.ops and "aten.scatter_add_" not in rec.ops
-    as_bits = {8: torch.int64, 4: torch.int32, 2: torch.int16}[dtype.itemsize]
-    again = conv._col2im(cols.cuda(), size, kernel, stride, dilation)
-    assert torch.equal(gpu.nan_to_num(0.0).view(as_bits), again.nan_to_num(0.0).view(as_bits))
+    assert _same_bits(gpu, conv._col2im(cols.cuda(), size, kernel, stride, dilation))
     cpu = conv._col2im_adds(cols.double(), size, kernel, stride, dilation)
     assert torch.equal(gpu.isnan().cpu(), cpu.isnan()) and torch.equal(gpu.isinf().cpu(), cpu.isinf())
     tol = {torch.float16: dict(rtol=1e-2, atol=3e-2)}.get(dtype, F32)

@@ -29,6 +29,7 @@ from .train import (
     check_one_hydra_mode,
     help_text,
     hydra_help_argv,
+    hydra_modes,
     is_multirun,
     quiet_lightning,
     quote_ckpt_path,
@@ -196,8 +197,9 @@ def main() -> None:
     check_one_hydra_mode(argv, "refnets-eval")
     # Hydra's own output (--hydra-help, --info) needs no checkpoint; --cfg/-c shows the checkpoint's config when the
     # command line names a readable one, and conf/eval.yaml's otherwise
-    shows = any(a in ("--cfg", "-c") or a.startswith(("--cfg=", "-c=")) for a in argv)
-    if not any(a in ("--hydra-help", "--info", "-i") for a in argv):
+    modes = hydra_modes(argv)
+    shows = "cfg" in modes
+    if "--hydra-help" not in argv and "info" not in modes:
         argv, path = quote_ckpt_path(argv)  # a path with '=' or ',' (a multirun job's folder), raw or quoted
         try:
             if path is None:

@@ -388,22 +388,26 @@ def split_command_line(argv: list[str]) -> tuple[list[str], list[str]]:
     return options, overrides
 
 
-def is_multirun(argv: list[str]) -> bool:
-    """Whether this command line starts a multirun (``-m``, ``--multirun`` or ``hydra.mode=MULTIRUN``)."""
-    options, overrides = split_command_line(argv)
-    return any(a in ("-m", "--multirun") for a in options) or "hydra.mode=MULTIRUN" in overrides
-
-
 # Hydra's modes, of which one command line may ask for one: its flags, short and long
 HYDRA_MODES = {"run": ("-r", "--run"), "multirun": ("-m", "--multirun"), "cfg": ("-c", "--cfg"), "info": ("-i", "--info"),
                "shell-completion": ("-sc", "--shell-completion")}
 
 
+def hydra_modes(argv: list[str]) -> list[str]:
+    """The Hydra modes this command line's options ask for ('multirun', 'cfg', …), in HYDRA_MODES' order."""
+    options, _ = split_command_line(argv)
+    return [mode for mode, flags in HYDRA_MODES.items() if any(o.split("=", 1)[0] in flags for o in options)]
+
+
+def is_multirun(argv: list[str]) -> bool:
+    """Whether this command line starts a multirun (``-m``, ``--multirun`` or ``hydra.mode=MULTIRUN``)."""
+    return "multirun" in hydra_modes(argv) or "hydra.mode=MULTIRUN" in split_command_line(argv)[1]
+
+
 def check_one_hydra_mode(argv: list[str], prog: str) -> None:
     """Two of Hydra's modes at once (``-m --cfg job``) ended in its traceback "Only one of --run, --multirun, --cfg,
     --info and --shell_completion can be specified": the same refusal, in one line, exit status 2."""
-    options, _ = split_command_line(argv)
-    given = [flags[1] for flags in HYDRA_MODES.values() if any(o.split("=", 1)[0] in flags for o in options)]
+    given = [HYDRA_MODES[mode][1] for mode in hydra_modes(argv)]
     if len(given) > 1:
         print(f"{prog}: {' and '.join(given)} cannot be combined: Hydra does one of --run, --multirun, --cfg, --info and "
               f"--shell-completion at a time (to see one job of a sweep: --cfg job with that job's values)", file=sys.stderr)
