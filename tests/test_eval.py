@@ -344,3 +344,18 @@ def test_sweep_folder_names_leave_out_the_saved_overrides_unless_the_command_lin
     (added,) = sweep_folder_names_without(saved, ["-m", "split=val,test"])
     keys = added.split("=", 1)[1].strip("[]").split(",")
     assert keys[:2] == ["experiment", "trainer"] and keys[-2:] == ["model.net.widths", "trainer.max_epochs"] and "split" not in keys
+
+
+def test_sweep_folder_names_leave_out_every_kind_of_saved_override_as_hydra_names_folders():
+    """Hydra's own naming (get_overrides_dirname, which builds hydra.job.override_dirname) with the exclusion added:
+    only the command line's sweep is left, whatever the saved overrides' form (+, ++, ~, group@package)."""
+    from hydra._internal.config_loader_impl import get_overrides_dirname
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    from refnets.cli.eval import sweep_folder_names_without
+
+    saved = ["experiment=mlp_xor", "+model.net.widths=[3]", "++trainer.max_epochs=1", "~callbacks.early_stopping", "data@data=moons"]
+    (added,) = sweep_folder_names_without(saved, ["-m", "split=val,test"])
+    exclude = added.split("=", 1)[1].strip("[]").split(",")
+    parsed = OverridesParser.create().parse_overrides([*saved, "split=val"])
+    assert get_overrides_dirname(parsed, exclude_keys=exclude, item_sep=",", kv_sep="=") == "split=val"

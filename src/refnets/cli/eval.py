@@ -123,7 +123,8 @@ def sweep_folder_names_without(saved: list[str], argv: list[str]) -> list[str]:
     if not saved or not is_multirun(argv) or any(_key(a) == EXCLUDE_KEYS for a in argv):
         return []
     excluded = list(OmegaConf.select(OmegaConf.load(Path(config_dir()) / "eval.yaml"), EXCLUDE_KEYS))
-    excluded += [k for k in dict.fromkeys(_key(o) for o in saved) if k not in excluded]
+    # Hydra matches exclude_keys against an override's key or group alone: no +/~ prefix, no @package
+    excluded += [k for k in dict.fromkeys(_key(o).split("@", 1)[0] for o in saved) if k not in excluded]
     return [f"{EXCLUDE_KEYS}=[{','.join(excluded)}]"]
 
 
