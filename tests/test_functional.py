@@ -490,6 +490,27 @@ def test_sigmoid_backward_is_the_twins_bit_for_bit(dtype):
     assert not torch.equal(other[:20_000], expected[:20_000])
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.bfloat16])
+def test_cross_entropy_in_place_cpu_path_gives_the_bits_of_the_written_out_formula(dtype):
+    """The CPU forward and backward with class indices work in place (log softmax in z − m, p − onehot(t) by one
+    indexed add of −1): the same bits as the formulas written out, log p = (z − m) − log Σ e^{z − m} and
+    δ = (g/n)(p − onehot(t)), ±inf and NaN logits included."""
+    from refnets.functional.losses import _log_softmax, _onehot
+
+    torch.manual_seed(0)
+    z = torch.randn(64, 10, dtype=torch.float64).mul_(30).to(dtype)
+    z[0, 3], z[1, :], z[2, 4], z[5, 2], z[6, :2] = float("inf"), float("-inf"), float("nan"), float("-inf"), float("inf")
+    target = torch.randint(0, 10, (64,))
+    z.requires_grad_(True)
+    loss = RF.cross_entropy(z, target)
+    (got,) = torch.autograd.grad(loss, z, torch.tensor(0.7, dtype=dtype))
+    z32 = z.detach().to(torch.promote_types(dtype, torch.float32))
+    logp = _log_softmax(z32)
+    assert _same_bits(loss.detach(), (-logp.gather(1, target.unsqueeze(1)).mean()).to(dtype))
+    g = torch.tensor(0.7, dtype=dtype).to(z32.dtype) / 64
+    assert _same_bits(got, (g * (torch.exp(logp) - _onehot(target, logp))).to(dtype))
+
+
 def test_cross_entropy_gradient_wrt_probability_targets():
     """With class-probability targets that require grad, ∂C/∂y = −log softmax(z)/n matches finite differences."""
     z = torch.randn(4, 3, dtype=torch.float64, requires_grad=True)
