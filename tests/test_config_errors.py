@@ -3,6 +3,7 @@ is allowed, no traceback — through the real entry points (refnets-train's and 
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path, PurePosixPath
 
@@ -296,3 +297,24 @@ def test_two_of_hydras_modes_at_once_are_refused_in_one_line(cli, module, args, 
     assert f"refnets-{module}: {named} cannot be combined: Hydra does one of --run, --multirun, --cfg, --info" in result.output
     assert "Traceback" not in result.output
     assert cli("train", ["--cfg", "job", "seed=1"]).returncode == 0 and cli("train", ["--info", "defaults"]).returncode == 0
+
+
+class _CallsOsGetcwd:
+    """Pickles as a call of os.getcwd: a checkpoint that would run code when loaded (harmless code, here)."""
+
+    def __reduce__(self):
+        return os.getcwd, ()
+
+
+def test_a_checkpoint_that_calls_code_is_refused_with_the_unpicklers_reason_and_no_advice(tmp_path):
+    """torch 2.14 words a blocked module as paragraphs: the advice to load again with weights_only=False (which
+    would run the code), then the reason. Only the reason reaches the user."""
+    from refnets.training.checks import ConfigError, read_checkpoint
+
+    path = tmp_path / "calls_code.ckpt"
+    torch.save({"state_dict": {}, "refnets": _CallsOsGetcwd()}, path)
+    with pytest.raises(ConfigError) as err:
+        read_checkpoint(path)
+    message = str(err.value)
+    assert re.search(r"could not read it: Trying to load unsupported GLOBAL posix\.getcwd whose module posix is blocked", message), message
+    assert "weights_only=False" not in message and "set to `False`" not in message and "Re-running" not in message

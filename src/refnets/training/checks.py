@@ -302,9 +302,12 @@ def _load_error_reason(err: BaseException) -> str:
     """torch.load's error in one line. Its weights-only refusal opens with advice to load again with
     weights_only=False, which would run whatever code the file holds: only the unpickler's own reason is kept."""
     text = str(err).strip()
-    if "WeightsUnpickler error:" in text:
-        detail = text.split("WeightsUnpickler error:", 1)[1].strip().split("\n\n", 1)[0].strip()
-        return f"torch.load(weights_only=True) could not read it: {detail[:200] or 'not plain tensor data'}"
+    if "weights_only" in text or "WeightsUnpickler error:" in text:
+        # torch 2.6–2.14 word it as paragraphs: the advice, the unpickler's reason ("Trying to load unsupported
+        # GLOBAL posix.system …", older: after "WeightsUnpickler error:"), a pointer to the docs. Keep the reason.
+        paragraphs = [p.strip() for p in text.replace("WeightsUnpickler error:", "\n\n").split("\n\n")]
+        detail = next((p for p in paragraphs if p and "weights_only" not in p and not p.startswith("Check the documentation")), "")
+        return f"torch.load(weights_only=True) could not read it: {' '.join(detail.split())[:200] or 'not plain tensor data'}"
     return text.splitlines()[0][:200] if text else type(err).__name__
 
 
