@@ -57,6 +57,18 @@ def test_same_seed_same_initial_parameters(name):
 
 
 @pytest.mark.parametrize("name", MODELS)
+def test_an_empty_batch_gives_an_empty_output_and_zero_gradients_as_the_builtin_twin(name):
+    """N = 0 (the last batch of a filtered dataset, a sampler that yields nothing): (0, classes) out, and a backward
+    that gives zero-filled parameter gradients on both op sets, as torch.nn's layers do."""
+    custom, builtin, _, shape = build_pair(name, torch.float32)
+    for model in (custom, builtin):
+        out = model(torch.zeros(0, *shape))
+        assert out.shape == (0, builtin(torch.zeros(1, *shape)).shape[1])
+        out.sum().backward()
+        assert all(p.grad is not None and not p.grad.any() for p in model.parameters())
+
+
+@pytest.mark.parametrize("name", MODELS)
 def test_custom_model_runs_on_custom_ops_only(name):
     """The two models differ in what runs: refnets Functions in one, none in the other."""
     custom, builtin, loss, shape = build_pair(name, torch.float32)

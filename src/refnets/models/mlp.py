@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import torch
@@ -56,9 +57,10 @@ class MLP(nn.Module):
         initialise(self, init)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if x[0].numel() != self.sizes[0]:
+        features = math.prod(x.shape[1:])  # from the shape, not x[0]: an empty batch has no sample 0
+        if features != self.sizes[0]:
             raise ValueError(
-                f"input has {x[0].numel()} features per sample (shape {tuple(x.shape)}), but the MLP's first layer "
+                f"input has {features} features per sample (shape {tuple(x.shape)}), but the MLP's first layer "
                 f"expects sizes[0] = {self.sizes[0]}"
             )
         return self.layers(x)
