@@ -318,3 +318,29 @@ def test_a_checkpoint_that_calls_code_is_refused_with_the_unpicklers_reason_and_
     message = str(err.value)
     assert re.search(r"could not read it: Trying to load unsupported GLOBAL posix\.getcwd whose module posix is blocked", message), message
     assert "weights_only=False" not in message and "set to `False`" not in message and "Re-running" not in message
+
+
+def test_lightning_load_from_checkpoint_rebuilds_the_net_from_the_saved_config(mlp_checkpoint):
+    """``Classifier.load_from_checkpoint(path)``, Lightning's way to load a module, gives the trained model: the net is
+    rebuilt from the run config the checkpoint saved. ``net=`` passes another, checked to fit the weights."""
+    from hydra.utils import instantiate
+
+    from refnets.models import MLP
+    from refnets.training import Classifier
+    from refnets.training.checks import ConfigError
+
+    saved = torch.load(mlp_checkpoint, weights_only=True)
+    model = Classifier.load_from_checkpoint(mlp_checkpoint)
+    assert isinstance(model.net, MLP) and model.net.ops == saved["refnets"]["config"]["ops"]
+    assert model.state_dict().keys() == saved["state_dict"].keys()
+    assert all(torch.equal(model.state_dict()[k], v) for k, v in saved["state_dict"].items())
+    # the same architecture on the other op set, given as net=: the same weights, the same outputs
+    net_config = saved["refnets"]["config"]["model"]["net"]
+    builtin = Classifier.load_from_checkpoint(mlp_checkpoint, net=instantiate({**net_config, "ops": "builtin"}))
+    x = torch.randn(8, net_config["sizes"][0])
+    assert builtin.net.ops == "builtin"
+    torch.testing.assert_close(builtin(x), model(x))
+    with pytest.raises(ConfigError, match=r"checkpoint_path='.*' holds a MLP that does not fit this model \(MLP\): .*of another shape"):
+        Classifier.load_from_checkpoint(mlp_checkpoint, net=MLP([net_config["sizes"][0], 7, net_config["sizes"][-1]]))
+    with pytest.raises(ConfigError, match=r"checkpoint_path='nope.ckpt' is not a file"):
+        Classifier.load_from_checkpoint("nope.ckpt")

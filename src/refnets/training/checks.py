@@ -298,6 +298,21 @@ def read_checkpoint(path: Any, key: str = "ckpt_path") -> dict[str, Any]:
     return checkpoint
 
 
+def checked_net_from_checkpoint(path: Any, net: torch.nn.Module | None = None) -> torch.nn.Module:
+    """The net of a checkpoint written by refnets-train, for ``Classifier.load_from_checkpoint``: ``net`` when given,
+    else rebuilt from the run's config the checkpoint saved (``model.net``); either way checked to fit its weights."""
+    checkpoint = read_checkpoint(path, key="checkpoint_path")
+    if net is None:
+        saved = checkpoint["refnets"].get("config", {}).get("model", {}).get("net")
+        if not saved:
+            raise ConfigError(f"checkpoint_path={str(path)!r} saves no model.net config to rebuild the net from: pass net=…")
+        net = instantiate(saved)
+    holder = torch.nn.Module()  # the Classifier's weights are its net's, under "net."
+    holder.net = net
+    check_checkpoint_fits(holder, checkpoint, path, key="checkpoint_path")
+    return net
+
+
 def _load_error_reason(err: BaseException) -> str:
     """torch.load's error in one line. Its weights-only refusal opens with advice to load again with
     weights_only=False, which would run whatever code the file holds: only the unpickler's own reason is kept."""

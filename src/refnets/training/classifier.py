@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from typing import Any
 
@@ -12,6 +13,7 @@ from torchmetrics import MeanMetric
 from torchmetrics.classification import MulticlassAccuracy
 
 from ..nn import loss_function
+from .checks import checked_net_from_checkpoint
 
 STAGES = ("train", "val", "test")
 
@@ -52,6 +54,18 @@ class Classifier(L.LightningModule):
         # The run that built this module, as refnets-train composed it ({"overrides": [...], "config": {...}});
         # set by the command line and saved in every checkpoint, so that refnets-eval can rebuild the run.
         self.run_config: dict[str, Any] | None = None
+
+    @classmethod
+    def load_from_checkpoint(cls, checkpoint_path: str | os.PathLike, *args: Any, **kwargs: Any) -> Classifier:
+        """Lightning's ``load_from_checkpoint``, with the net rebuilt from the run's config that refnets-train saved
+        in the checkpoint (its ``model.net``: class, sizes, activation, ops), so ``Classifier.load_from_checkpoint(path)``
+        gives the trained model. The net is not a hyperparameter (only plain values are, see ``__init__``), so
+        Lightning alone would call ``Classifier()`` without one. ``net=`` passes another (e.g. the same
+        architecture on the other op set); its weights' names and shapes are checked against the checkpoint's first.
+        """
+        if isinstance(checkpoint_path, (str, os.PathLike)):
+            kwargs["net"] = checked_net_from_checkpoint(checkpoint_path, kwargs.get("net"))
+        return super().load_from_checkpoint(checkpoint_path, *args, **kwargs)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x)
