@@ -83,6 +83,39 @@ def test_eval_does_not_take_the_training_runs_limits_or_log_folder():
                      "++trainer.limit_test_batches=0.5"]
 
 
+def test_seed_null_draws_a_seed_that_the_checkpoint_keeps_for_eval_and_resume(cli, tmp_path):
+    """seed=null draws a seed, logs it and saves it in the run's config: refnets-eval split=val then scores the
+    samples the run validated on (the run's own final val metrics, every time), where it drew a new split each
+    time before (measured: val/acc 0.78 in training, 0.80 and 0.76 in two evals). A checkpoint of a version that
+    did not save the drawn seed is refused for split=val, in one line."""
+    trained = cli("train", ["experiment=mlp_moons", "seed=null", "trainer.max_epochs=1", "test=false", *QUIET])
+    assert trained.returncode == 0, trained.output[-3000:]
+    drawn = re.search(r"seed=null: this run's seed is (\d+) \(saved in its checkpoints; run it again with seed=\1\)", trained.output)
+    assert drawn, trained.output[-3000:]
+    summary = json.loads((_run_folder(trained, tmp_path) / "metrics.json").read_text())
+    checkpoint = torch.load(summary["last_checkpoint"], weights_only=True)
+    assert checkpoint["refnets"]["config"]["seed"] == checkpoint["refnets"]["config"]["data"]["seed"] == int(drawn.group(1))
+    for _ in range(2):
+        val = cli("eval", [f"ckpt_path={summary['last_checkpoint']}", "split=val"])
+        assert val.returncode == 0, val.output[-2000:]
+        written = json.loads(Path(next(line for line in val.stdout.splitlines() if line.strip().startswith("metrics ")).split(None, 1)[1]).read_text())
+        assert written["metrics"]["val/acc"] == summary["final_epoch"]["val/acc"], (written, summary["final_epoch"])
+        assert written["changed_from_training"] == {}
+    # resumed with seed=null (as the saved overrides say), the run goes on under its own seed, so on its own split
+    resumed = cli("train", ["experiment=mlp_moons", "seed=null", "trainer.max_epochs=2", "test=false", f"ckpt_path={summary['last_checkpoint']}", *QUIET])
+    assert resumed.returncode == 0 and "this run's seed is" not in resumed.output, resumed.output[-3000:]
+    after = json.loads((_run_folder(resumed, tmp_path) / "metrics.json").read_text())["last_checkpoint"]
+    assert torch.load(after, weights_only=True)["refnets"]["config"]["seed"] == int(drawn.group(1))
+    # a checkpoint whose config says seed None (written before the seed was saved)
+    checkpoint["refnets"]["config"]["seed"] = checkpoint["refnets"]["config"]["data"]["seed"] = None
+    old = tmp_path / "old.ckpt"
+    torch.save(checkpoint, old)
+    refused = cli("eval", [f"ckpt_path={old}", "split=val"])
+    assert refused.returncode == 2 and "its validation split cannot be drawn again: split=val would score other samples" in refused.output, refused.output[-2000:]
+    assert "Traceback" not in refused.output
+    assert cli("eval", [f"ckpt_path={old}"]).returncode == 0  # the test split does not depend on the seed
+
+
 def test_eval_overrides_still_apply_and_are_reported(cli, tmp_path):
     trained = cli("train", ["experiment=mlp_moons", "trainer.max_epochs=2", "test=false", *QUIET])
     ckpt = json.loads((_run_folder(trained, tmp_path) / "metrics.json").read_text())["last_checkpoint"]

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import logging
+import random
 import re
 import signal
 import sys
@@ -90,6 +91,27 @@ def _instantiate_all(group: DictConfig | None, key: str) -> list[Any]:
     return [_instantiate(node, f"{key}.{name}") for name, node in (group or {}).items() if node is not None and "_target_" in node]
 
 
+def run_seed(checkpoint: dict[str, Any] | None, path: Any, *, resume: bool, split: str | None) -> int:
+    """The seed of a run given ``seed=null``: a fresh one, drawn here and logged, or, when the run continues or
+    evaluates a checkpoint, the one its training run drew (saved in its config). So the run's validation split
+    (drawn under the seed) is known afterwards: refnets-eval split=val scores the samples the run validated on,
+    and a resumed run does not train on them. (Before, seed=null left everything unseeded and the split was
+    drawn anew by every run, eval and resume.)"""
+    saved = checkpoint["refnets"].get("config", {}).get("seed") if checkpoint is not None else None
+    if isinstance(saved, int):
+        return saved
+    if checkpoint is not None and (resume or split == "val"):  # a checkpoint of a version that did not save the drawn seed
+        raise ConfigError(
+            f"ckpt_path={str(path)!r} was trained with seed=null by a version of refnets that did not save the seed it drew, "
+            f"so its validation split cannot be drawn again: "
+            + ("resuming would train on samples it validated on; start a new run, or resume with seed=N to split anew knowingly"
+               if resume else "split=val would score other samples, some of them trained on; evaluate split=test")
+        )
+    seed = random.SystemRandom().randrange(2**32)
+    log.info("seed=null: this run's seed is %d (saved in its checkpoints; run it again with seed=%d)", seed, seed)
+    return seed
+
+
 def build(cfg: DictConfig, *, callbacks: bool = True, loggers: bool = True, resume: bool = True, **trainer_kwargs: Any) -> tuple[L.LightningDataModule, L.LightningModule, L.Trainer, list[Any]]:
     """Check the config, then instantiate what a run needs: the datamodule, the model, the trainer and its loggers.
 
@@ -100,6 +122,8 @@ def build(cfg: DictConfig, *, callbacks: bool = True, loggers: bool = True, resu
     if cfg.get("threads") is not None:  # torch's intra-op threads: see conf/train.yaml
         torch.set_num_threads(cfg.threads)
     checkpoint = read_checkpoint(cfg.ckpt_path) if cfg.get("ckpt_path") is not None else None
+    if "seed" in cfg and cfg.seed is None:
+        cfg.seed = run_seed(checkpoint, cfg.get("ckpt_path"), resume=resume, split=cfg.get("split"))
     if cfg.get("seed") is not None:
         L.seed_everything(cfg.seed, workers=True, verbose=False)
     datamodule = _instantiate(cfg.data, "data")
