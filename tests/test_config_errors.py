@@ -58,6 +58,10 @@ TRAIN_CASES = [
     (["experiment=mlp_xor", "data.val_size=400"], r"data.val_size=400 is not allowed: it must be smaller than the training set \(data.n_train = 400\)"),
     (["model.net.activation=swish"], r"model: ValueError: activation must be one of \('sigmoid', 'tanh', 'relu'\), got 'swish'"),
     (["ckpt_path=nope.ckpt"], r"ckpt_path='nope.ckpt' is not a file"),
+    # a mode that does not fit the metric keeps the worst model / stops while the metric improves
+    (["callbacks.model_checkpoint.monitor=val/loss"], r"callbacks.model_checkpoint.mode='max' does not fit callbacks.model_checkpoint.monitor='val/loss': a loss is minimised, so it would keep the worst model: add callbacks.model_checkpoint.mode=min"),
+    (["callbacks=early_stopping", "callbacks.early_stopping.monitor=val/acc"], r"callbacks.early_stopping.mode='min' does not fit callbacks.early_stopping.monitor='val/acc': an accuracy is maximised.*add callbacks.early_stopping.mode=max"),
+    (["callbacks.model_checkpoint.mode=maximum"], r"callbacks.model_checkpoint.mode='maximum' is not allowed: expected min or max"),
     # values that Lightning or torch would only trip over inside the run (after an epoch, or in configure_optimizers)
     (["experiment=mlp_xor", "+optimizer.lrr=0.1"], r"optimizer \(torch.optim.SGD\): TypeError: .*unexpected keyword argument 'lrr'"),
     (["experiment=mlp_xor", "optimizer.momentum=-1"], r"optimizer \(torch.optim.SGD\): ValueError: Invalid momentum value: -1"),
@@ -128,8 +132,11 @@ def test_train_refuses_to_resume_a_checkpoint_of_another_model(cli, mlp_checkpoi
 @pytest.mark.parametrize("args, message", [
     (["trainer.max_epochs=1"], r"has finished 1 epochs and trainer.max_epochs=1 leaves nothing to train: resuming would only test it again"),
     (["trainer.max_epochs=3", "data=moons"], r"was trained with another data \(data.kind: 'xor' → 'moons'.*\): resuming would continue its run on other data"),
-    (["trainer.max_epochs=3", "optimizer=adam"], r"was trained with another optimizer \(optimizer._target_: 'torch.optim.SGD' → 'torch.optim.Adam'\)"),
-], ids=["finished", "other-data", "other-optimizer"])
+    (["trainer.max_epochs=3", "optimizer=adam"], r"was trained with another optimizer \(optimizer._target_: 'torch.optim.SGD' → 'torch.optim.Adam'[,)]"),
+    # the saved optimiser/scheduler state would be restored over these: the run would say one thing and do another
+    (["trainer.max_epochs=3", "optimizer.lr=0.001"], r"was trained with another optimizer \(optimizer.lr: 0.5 → 0.001\): resuming would continue its run with the saved optimiser state, which Lightning restores over these values"),
+    (["trainer.max_epochs=3", "scheduler=cosine"], r"was trained with another scheduler \(scheduler.T_max: None → 3, .*scheduler._target_: None → 'torch.optim.lr_scheduler.CosineAnnealingLR'\): resuming would continue its run with the saved scheduler state"),
+], ids=["finished", "other-data", "other-optimizer", "other-lr", "other-scheduler"])
 def test_train_refuses_a_resume_that_would_overwrite_or_mix_runs(cli, mlp_checkpoint, args, message):
     """Resuming continues the checkpoint's run in its folder: a finished run (its metrics.json would be overwritten
     by a second test) or other data or another optimiser (its saved state would not fit) stop before anything runs."""

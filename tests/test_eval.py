@@ -249,8 +249,8 @@ def test_metrics_json_tests_the_final_epoch_and_the_best_checkpoint_each_on_its_
     """Both columns of metrics.json hold test metrics: the final epoch's are those of last.ckpt, the tested
     checkpoint's those of the best one, each as refnets-eval measures it alone (the extra test of the final
     weights leaves the tested checkpoint's numbers untouched); neither adds points to the TensorBoard curves."""
-    # mode=min: the "best" checkpoint is the least accurate epoch, so that it differs from the final one
-    trained = cli("train", ["experiment=mlp_moons", "trainer.max_epochs=3", "callbacks.model_checkpoint.mode=min", *QUIET])
+    # the best checkpoint chosen among epoch 1 alone (every_n_epochs=2), so that it differs from the final one, epoch 2
+    trained = cli("train", ["experiment=mlp_moons", "trainer.max_epochs=3", "+callbacks.model_checkpoint.every_n_epochs=2", *QUIET])
     assert trained.returncode == 0, trained.output[-2000:]
     run = _run_folder(trained, tmp_path)
     summary = json.loads((run / "metrics.json").read_text())

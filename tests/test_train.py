@@ -347,3 +347,14 @@ def test_cli_mismatch_exits_with_the_message(tmp_path):
     result = _cli(["model=mlp", "data=moons"], tmp_path)
     assert result.returncode == 2 and "does not take this data's inputs" in result.stderr + result.stdout
     assert "Traceback" not in result.stderr
+
+
+def test_last_checkpoint_is_the_final_epoch_when_validation_skips_epochs(tmp_path):
+    """With trainer.check_val_every_n_epoch > 1 Lightning saves after validation by default: last.ckpt was an
+    older epoch (epoch 2's weights lost), or no checkpoint at all when no epoch validated. It is saved at every
+    training epoch's end, and the final epoch's column holds no val/* of an older epoch."""
+    summary = train(compose_train(["experiment=mlp_moons", "trainer.max_epochs=3", "trainer.check_val_every_n_epoch=2", *QUIET], tmp_path / "a"))
+    assert torch.load(summary["last_checkpoint"], weights_only=True)["epoch"] == 2 == summary["final_epoch"]["epoch"]
+    assert not any(k.startswith("val/") for k in summary["final_epoch"]) and "val/acc" in summary["tested_checkpoint"]
+    summary = train(compose_train(["experiment=mlp_moons", "trainer.max_epochs=2", "trainer.check_val_every_n_epoch=5", "test=false", *QUIET], tmp_path / "b"))
+    assert summary["last_checkpoint"] and torch.load(summary["last_checkpoint"], weights_only=True)["epoch"] == 1

@@ -158,6 +158,9 @@ def train(cfg: DictConfig) -> dict[str, Any]:
 
     final = {k: float(v) for k, v in trainer.callback_metrics.items()}
     final_epoch = trainer.current_epoch - 1
+    every = trainer.check_val_every_n_epoch
+    if every is not None and (final_epoch + 1) % every:  # no validation at the final epoch: its val/* are an older epoch's
+        final = {k: v for k, v in final.items() if not k.startswith("val/")}
     # The best checkpoint comes from the callback that monitors a metric, the last from the one that
     # does not (see conf/callbacks/default.yaml). Read before testing: loading a checkpoint restores
     # the callbacks' state as it was when that file was saved.

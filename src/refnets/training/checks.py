@@ -100,7 +100,26 @@ RULES: list[tuple[str, Callable[[Any], bool], str]] = [
     # what a checkpoint or early stopping can watch: the metrics refnets-train logs
     ("callbacks.model_checkpoint.monitor", lambda v: v in MONITORED, f"one of {', '.join(MONITORED)}"),
     ("callbacks.early_stopping.monitor", lambda v: v in MONITORED, f"one of {', '.join(MONITORED)}"),
+    ("callbacks.model_checkpoint.mode", lambda v: v in ("min", "max"), "min or max"),
+    ("callbacks.early_stopping.mode", lambda v: v in ("min", "max"), "min or max"),
 ]
+
+
+def _check_monitor_modes(cfg: DictConfig) -> None:
+    """A checkpoint or early stopping that watches a loss minimises it and one that watches an accuracy maximises
+    it: a mode that does not fit its metric keeps the worst model, or stops while the metric improves."""
+    for callback in ("model_checkpoint", "early_stopping"):
+        monitor = OmegaConf.select(cfg, f"callbacks.{callback}.monitor", default=None)
+        mode = OmegaConf.select(cfg, f"callbacks.{callback}.mode", default=None)
+        if monitor in MONITORED and mode in ("min", "max"):
+            fits = "min" if monitor.endswith("loss") else "max"
+            if mode != fits:
+                raise ConfigError(
+                    f"callbacks.{callback}.mode={mode!r} does not fit callbacks.{callback}.monitor={monitor!r}: "
+                    f"{'a loss is minimised' if fits == 'min' else 'an accuracy is maximised'}, so it would keep the "
+                    f"{'worst model' if callback == 'model_checkpoint' else 'run going only while the metric gets worse'}: "
+                    f"add callbacks.{callback}.mode={fits}"
+                )
 
 
 def check_config(cfg: DictConfig) -> None:
@@ -116,6 +135,7 @@ def check_config(cfg: DictConfig) -> None:
         if not ok(value):
             raise ConfigError(f"{key}={value!r} is not allowed: expected {allowed}")
     _check_val_size(cfg)
+    _check_monitor_modes(cfg)
     check_optimization(cfg)
 
 
@@ -211,20 +231,26 @@ def check_resume(config: dict[str, Any], checkpoint: dict[str, Any], path: Any) 
         raise ConfigError(
             f"ckpt_path={str(path)!r} has finished {completed} epochs and trainer.max_epochs={max_epochs} leaves nothing to "
             f"train: resuming would only test it again and overwrite its run's metrics.json. Raise trainer.max_epochs to "
-            f"train on, or evaluate it with `refnets-eval ckpt_path=…`"
+            f"train on (unless its schedule is set by max_epochs, as scheduler=cosine's is: then start a new run), or "
+            f"evaluate it with `refnets-eval ckpt_path=…`"
         )
     trained = checkpoint["refnets"].get("config", {})
-    for group, keys in (("optimizer", ("_target_",)), ("data", None)):
+    # The optimiser's and the scheduler's saved states (learning rate, momenta, the schedule's T_max and step) are
+    # restored over the config, so a changed value would be saved in the run's config but never used: the run would
+    # say lr 0.001 and train at 0.1, or, with cosine's T_max = max_epochs raised, train an epoch at lr 0 and start over.
+    why = {"data": "on other data",
+           "optimizer": "with the saved optimiser state, which Lightning restores over these values (they would not be used)",
+           "scheduler": "with the saved scheduler state, which Lightning restores over these values (they would not be used)"}
+    for group in ("optimizer", "scheduler", "data"):
         saved, given = trained.get(group) or {}, config.get(group) or {}
-        differ = sorted(k for k in (keys or saved.keys() | given.keys())
-                        if k not in DATA_READING_ONLY and saved.get(k) != given.get(k))
+        differ = sorted(k for k in saved.keys() | given.keys() if k not in DATA_READING_ONLY and saved.get(k) != given.get(k))
         if differ:
             changes = ", ".join(f"{group}.{k}: {saved.get(k)!r} → {given.get(k)!r}" for k in differ)
             overrides = " ".join(checkpoint["refnets"].get("overrides", [])) or "(none)"
             raise ConfigError(
                 f"ckpt_path={str(path)!r} was trained with another {group} ({changes}): resuming would continue its run "
-                f"{'on other data' if group == 'data' else 'with an optimiser whose saved state does not fit'}. It was trained "
-                f"with the overrides {overrides}; resume with those, or start a new run (without ckpt_path)"
+                f"{why[group]}. It was trained with the overrides {overrides}; resume with those, or start a new run "
+                f"(without ckpt_path)"
             )
 
 
