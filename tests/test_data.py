@@ -2,12 +2,25 @@
 
 from __future__ import annotations
 
+import gzip
+import hashlib
+import struct
+from pathlib import Path
+
 import pytest
 import torch
 
 from helpers import write_idx
-from refnets.data import DatasetNotFoundError, DigitsDataModule, MNISTDataModule, Toy2DDataModule
+from recipes import DATA_DIR
+from refnets.data import CorruptDatasetError, DatasetNotFoundError, DigitsDataModule, MNISTDataModule, Toy2DDataModule
 from refnets.data import mnist as mnist_module
+
+
+def register_test_labels(folder: Path, dataset: str, monkeypatch) -> None:
+    """Make the crafted test labels in ``folder`` known as ``dataset``'s, as the real files' fingerprints are."""
+    labels = folder / "t10k-labels-idx1-ubyte"
+    content = labels.read_bytes() if labels.is_file() else gzip.decompress((folder / f"{labels.name}.gz").read_bytes())
+    monkeypatch.setitem(mnist_module.TEST_LABELS_SHA256, hashlib.sha256(content).hexdigest(), dataset)
 
 
 @pytest.mark.parametrize("layout", ["torchvision", "flat", "flat-gz", "system-gz"])
@@ -23,6 +36,8 @@ def test_mnist_family_reads_idx_files(dataset, layout, tmp_path, monkeypatch):
         "system-gz": tmp_path / "system",
     }[layout]
     images, labels = write_idx(folder, gz=layout.endswith("gz"))
+    if layout.startswith("flat"):  # files directly in data_dir are taken only when recognised
+        register_test_labels(folder, dataset, monkeypatch)
     monkeypatch.setitem(mnist_module.SYSTEM_DIRS, dataset, (str(tmp_path / "system"),))
     dm = MNISTDataModule(dataset, data_dir=str(data_dir), val_size=10, batch_size=8, seed=0, split="standard")
     dm.prepare_data()
@@ -163,6 +178,104 @@ def test_an_idx_file_that_cannot_be_decoded_is_named(damage, tmp_path, monkeypat
     images.write_bytes(images.read_bytes()[:1000] if damage == "truncated" else b"\x07" * 4000)
     monkeypatch.setitem(mnist_module.SYSTEM_DIRS, "mnist", (str(tmp_path / "nowhere"),))
     dm = MNISTDataModule("mnist", data_dir=str(tmp_path / "data"), val_size=10, batch_size=8, seed=0, split="standard")
-    with pytest.raises(CorruptDatasetError, match=r"the MNIST IDX files in .*MNIST/raw could not be decoded \(.*\): one of train-images-idx3-ubyte"):
+    with pytest.raises(CorruptDatasetError, match=r"MNIST/raw/train-images-idx3-ubyte: .*expected.*Delete that folder's files"):
         dm.prepare_data()
         dm.setup()
+
+
+@pytest.mark.parametrize("asked, registered", [("fashion_mnist", "mnist"), ("mnist", "fashion_mnist"), ("kmnist", "mnist")])
+def test_files_in_the_bare_data_dir_of_another_dataset_are_refused(asked, registered, tmp_path, monkeypatch):
+    """The three datasets share file names: MNIST's files lying in data_dir were served as Fashion-MNIST
+    (and cached as its copy). Now they are identified by their test labels first, and nothing is cached."""
+    data_dir = tmp_path / "data"
+    write_idx(data_dir)
+    register_test_labels(data_dir, registered, monkeypatch)
+    monkeypatch.setitem(mnist_module.SYSTEM_DIRS, asked, ())
+    asked_cls, found_cls = (mnist_module.DATASETS[d].__name__ for d in (asked, registered))
+    dm = MNISTDataModule(asked, data_dir=str(data_dir), val_size=10)
+    with pytest.raises(DatasetNotFoundError) as err:
+        dm.setup()
+    message = str(err.value)
+    for expected in (f"directly in {data_dir} are not {asked_cls}'s ({asked} was asked for)", f"they are {found_cls}'s files (recognised by their test labels)", str(data_dir / asked_cls / "raw")):
+        assert expected in message
+    assert not (data_dir / asked_cls).exists()
+
+
+def test_unrecognised_files_in_the_bare_data_dir_are_refused(tmp_path, monkeypatch):
+    """Files that match no known test set (KMNIST's decompressed, a subset, crafted ones) are not guessed at."""
+    data_dir = tmp_path / "data"
+    write_idx(data_dir, n_test=20)
+    monkeypatch.setitem(mnist_module.SYSTEM_DIRS, "kmnist", ())
+    with pytest.raises(DatasetNotFoundError, match=r"are not KMNIST's \(kmnist was asked for\): their 20 test labels \(.* per class\) are none of the known test sets.*put KMNIST's files in .*KMNIST/raw instead"):
+        MNISTDataModule("kmnist", data_dir=str(data_dir), val_size=10).setup()
+
+
+def test_own_folder_comes_before_the_bare_data_dir(tmp_path, monkeypatch):
+    """<data_dir>/<Class>/ is looked in before unrecognised files lying in data_dir itself."""
+    data_dir = tmp_path / "data"
+    write_idx(data_dir, seed=1)
+    images, _ = write_idx(data_dir / "FashionMNIST", seed=2)
+    monkeypatch.setitem(mnist_module.SYSTEM_DIRS, "fashion_mnist", ())
+    dm = MNISTDataModule("fashion_mnist", data_dir=str(data_dir), val_size=10, split="nielsen")
+    dm.setup()
+    assert torch.equal(dm.splits["train"].inputs[:, 0], images[:50])
+
+
+@pytest.mark.parametrize(
+    "dataset, folder",
+    [("mnist", DATA_DIR / "MNIST" / "raw"), ("fashion_mnist", Path("/usr/share/datasets/fashion-mnist"))],
+)
+def test_the_real_test_labels_are_recognised(dataset, folder):
+    """The fingerprints are those of the real files, where a copy is at hand (MNIST as .ci/run decodes it
+    from mnist.pkl.gz; Fashion-MNIST from Debian's package)."""
+    labels = [p for p in (folder / "t10k-labels-idx1-ubyte", folder / "t10k-labels-idx1-ubyte.gz") if p.is_file()]
+    if not labels:
+        pytest.skip(f"no copy of {dataset}'s test labels in {folder}")
+    content = mnist_module._read(labels[0])
+    assert mnist_module._identify(labels[0], content) == dataset
+
+
+def _idx(magic: int, *dims: int, payload: bytes | None = None) -> bytes:
+    n = 1
+    for d in dims:
+        n *= d
+    return struct.pack(f">I{len(dims)}I", magic, *dims) + (bytes(n) if payload is None else payload)
+
+
+# Each damage: (file to replace, its new bytes or a function of the old bytes, what the error says about it)
+DAMAGES = {
+    "truncated gz": ("train-images-idx3-ubyte.gz", lambda b: b[: len(b) // 2], r"cannot be decompressed \(EOFError"),
+    "bit-flipped gz": ("t10k-labels-idx1-ubyte.gz", lambda b: b[:-8] + bytes([b[-8] ^ 1]) + b[-7:], r"cannot be decompressed \(BadGzipFile: CRC check failed"),
+    "not a gz": ("t10k-labels-idx1-ubyte.gz", lambda b: b"not gzip at all", r"cannot be decompressed \(BadGzipFile"),
+    "type byte 0x0A": ("train-labels-idx1-ubyte", lambda b: b[:2] + b"\x0a" + b[3:], r"IDX magic 0x00000a01, expected 0x00000801 \(uint8 labels"),
+    "float magic 0x0D03": ("train-images-idx3-ubyte", lambda b: _idx(0x0D03, 60, 28, 28, payload=bytes(60 * 28 * 28 * 4)), r"IDX magic 0x00000d03, expected 0x00000803"),
+    "more images than labels": ("train-images-idx3-ubyte", lambda b: _idx(0x0803, 120, 28, 28), r"holds 120 images but .*train-labels-idx1-ubyte(\.gz)? holds 60 labels"),
+    "fewer images than labels": ("t10k-images-idx3-ubyte", lambda b: _idx(0x0803, 10, 28, 28), r"holds 10 images but .*t10k-labels-idx1-ubyte(\.gz)? holds 20 labels"),
+    "truncated": ("t10k-images-idx3-ubyte", lambda b: b[:-1], r"15695 bytes, expected 15696 for the 20 items"),
+    "trailing data": ("t10k-labels-idx1-ubyte", lambda b: b + b"\0", r"29 bytes, expected 28 for the 20 items"),
+    "label 10": ("train-labels-idx1-ubyte", lambda b: b[:-1] + b"\x0a", r"a label 10, expected class indices 0…9"),
+    "images of 32x32": ("train-images-idx3-ubyte", lambda b: _idx(0x0803, 60, 32, 32), r"images of 32×32 pixels, expected 28×28"),
+}
+
+
+@pytest.mark.parametrize("where", ["copied", "cached"])
+@pytest.mark.parametrize("damage", list(DAMAGES))
+def test_a_bad_idx_file_is_named(damage, where, tmp_path, monkeypatch):
+    """A bad file ends in one CorruptDatasetError naming it and what is wrong, whether it is a source being
+    copied into <Class>/raw (from .gz files) or the copy torchvision reads there — not a raw EOFError,
+    KeyError, TypeError or IndexError, nor a pairing that silently drops images."""
+    name, change, pattern = DAMAGES[damage]
+    gz = name.endswith(".gz")
+    if where == "cached" and gz:
+        pytest.skip("the cached copy is never a .gz")
+    folder = tmp_path / "data" / "MNIST" / ("src" if where == "copied" else "raw")
+    write_idx(folder, gz=where == "copied")
+    target = folder / (name if gz or where == "cached" else f"{name}.gz")
+    old = gzip.decompress(target.read_bytes()) if where == "copied" and not gz else target.read_bytes()
+    new = change(old)
+    target.write_bytes(gzip.compress(new) if where == "copied" and not gz else new)
+    monkeypatch.setitem(mnist_module.SYSTEM_DIRS, "mnist", (str(folder),) if where == "copied" else ())
+    dm = MNISTDataModule("mnist", data_dir=str(tmp_path / "data"), val_size=10)
+    with pytest.raises(CorruptDatasetError, match=pattern) as err:
+        dm.setup()
+    assert str(target) in str(err.value)

@@ -81,7 +81,7 @@ def test_standard_split_draws_validation_from_all_training_images(tmp_path):
 
 @pytest.mark.parametrize("split", ["nielsen", "standard"])
 def test_idx_files_serve_both_splits(tmp_path, split):
-    images, labels = write_idx(tmp_path / "data", n_train=60, n_test=20)
+    images, labels = write_idx(tmp_path / "data" / "MNIST" / "raw", n_train=60, n_test=20)
     dm = datamodule(tmp_path / "data", split=split, seed=0)
     if split == "nielsen":
         assert torch.equal(dm.splits["val"].inputs[:, 0], images[50:]) and torch.equal(dm.splits["train"].targets, labels[:50])
