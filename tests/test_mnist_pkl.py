@@ -8,6 +8,7 @@ from __future__ import annotations
 import gzip
 import os
 import pickle
+import stat
 
 import numpy as np
 import pytest
@@ -188,3 +189,16 @@ def test_an_interrupted_write_leaves_no_file(tmp_path):
             f.write(b"half")
             raise KeyboardInterrupt
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o002, 0o077])
+def test_a_cached_file_gets_the_mode_of_any_new_file(umask, tmp_path):
+    """A cached IDX file is 0666 less the umask, as open() would create it — not mkstemp's 0600, which left a
+    shared data folder unreadable to the other users."""
+    old = os.umask(umask)
+    try:
+        with atomic_file(tmp_path / "cached") as f:
+            f.write(b"data")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((tmp_path / "cached").stat().st_mode) == 0o666 & ~umask

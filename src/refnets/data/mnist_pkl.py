@@ -139,9 +139,27 @@ def atomic_file(target: Path) -> Iterator[BinaryIO]:
     with one shared ``.partial`` name one run moved the other's file away and failed (measured)."""
     fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".partial")
     try:
+        # mkstemp creates the file 0600; a cached dataset must be readable like any file the user creates
+        # (a data folder shared by several users), so it gets open()'s mode: 0666 less the umask
         with os.fdopen(fd, "wb") as f:
+            os.fchmod(f.fileno(), 0o666 & ~_umask())
             yield f
         os.replace(tmp, target)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def _umask() -> int:
+    """The process's umask, read without changing it where Linux shows it (os.umask can only be read by
+    setting it, which another thread creating a file at that moment would see)."""
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
