@@ -6,6 +6,7 @@ is used by tests/test_recipes.py."""
 from __future__ import annotations
 
 import gzip
+import io
 import os
 import pickle
 import stat
@@ -121,7 +122,7 @@ def test_an_object_array_is_refused(tmp_path):
     """An object array would unpickle arbitrary objects from inside the array: refused by its dtype."""
     sets = nielsen_sets()
     write_pkl(tmp_path / "mnist.pkl.gz", (sets[0], sets[1], (sets[2][0].astype(object), sets[2][1])))
-    with pytest.raises(CorruptFileError, match=r"refused an object array"):
+    with pytest.raises(CorruptFileError, match=r"refused dtype object \(kind 'O'\)"):
         read_mnist_pkl(tmp_path / "mnist.pkl.gz")
 
 
@@ -202,3 +203,47 @@ def test_a_cached_file_gets_the_mode_of_any_new_file(umask, tmp_path):
     finally:
         os.umask(old)
     assert stat.S_IMODE((tmp_path / "cached").stat().st_mode) == 0o666 & ~umask
+
+
+_RECONSTRUCT = np.ndarray((0,)).__reduce__()[0]
+
+
+class Reduced:
+    """A pickle payload that calls ``func(*args)`` (then BUILDs ``state``), as a hostile file would."""
+
+    def __init__(self, func, args, state=None):
+        self.func, self.args, self.state = func, args, state
+
+    def __reduce__(self):
+        return (self.func, self.args) if self.state is None else (self.func, self.args, self.state)
+
+
+@pytest.mark.parametrize(
+    "payload, pattern",
+    [
+        # _reconstruct takes a type code: b'O' made array([None, None, None], dtype=object) past numpy.dtype's check
+        (Reduced(_RECONSTRUCT, (np.ndarray, (3,), b"O")), r"refused dtype object \(kind 'O'\)"),
+        # a void dtype whose BUILD state sets the "holds objects" flag: hasobject was False when checked
+        (Reduced(np.dtype, ("V8", False, True), (3, "|", None, None, None, 8, 1, 0x3F)), r"refused dtype \|?V8 \(kind 'V'\)"),
+        (Reduced(np.dtype, ("U4", False, True)), r"refused dtype <U4 \(kind 'U'\)"),
+        # 87 bytes asking for 2**44 elements: numpy's MemoryError, raw
+        (Reduced(_RECONSTRUCT, (np.ndarray, (2**44,), b"B")), r"refused an array of shape \(17592186044416,\)"),
+    ],
+    ids=["typecode-O", "V8-built-with-objects", "unicode", "2**44-elements"],
+)
+def test_a_non_numeric_or_huge_array_is_refused(payload, pattern, tmp_path):
+    """Only plain numeric arrays of a bounded size come out of the restricted unpickler, named as the file's fault."""
+    write_pkl(tmp_path / "mnist.pkl.gz", payload)
+    with pytest.raises(CorruptFileError, match=pattern) as err:
+        read_mnist_pkl(tmp_path / "mnist.pkl.gz")
+    assert str(tmp_path / "mnist.pkl.gz") in str(err.value)
+
+
+def test_every_array_is_checked_after_loading(monkeypatch):
+    """The check after loading holds by itself: with the dtype checks made blind, an object array is still refused."""
+    from refnets.data import mnist_pkl
+
+    monkeypatch.setattr(mnist_pkl, "_plain_dtype", np.dtype)
+    monkeypatch.setitem(mnist_pkl._ALLOWED, ("numpy", "dtype"), np.dtype)
+    with pytest.raises(pickle.UnpicklingError, match=r"refused an array of dtype object"):
+        mnist_pkl.NumpyArraysUnpickler(io.BytesIO(pickle.dumps((np.array([None]),), protocol=2))).load()

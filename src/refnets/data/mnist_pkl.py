@@ -7,12 +7,14 @@ files (pixel = value × 256, exact: 256 is a power of two), which every later ru
 copy of MNIST.
 
 A pickle can run any code it names, so the file is read by an unpickler that resolves only the few
-globals a numpy array needs, and refuses object arrays: a tampered file raises instead of executing.
+globals a numpy array needs, and refuses all but plain numeric arrays (bool, int, float) of a bounded size,
+checked again once loaded: a tampered file raises instead of executing.
 """
 
 from __future__ import annotations
 
 import gzip
+import math
 import os
 import pickle
 import struct
@@ -33,12 +35,34 @@ IMAGE_SIDE = 28
 _RECONSTRUCT = np.ndarray((0,)).__reduce__()[0]
 
 
+# The numeric kinds an array of the file may have: bool, signed and unsigned integers, floats. Others are
+# refused by kind, not by dtype.hasobject alone: a void dtype ('V8') given a BUILD state whose flags say
+# "holds objects" has hasobject set only after the check ran.
+_KINDS = "biuf"
+# At most all of MNIST (70 000 images of 784 pixels) in one array: _reconstruct allocates the shape it is
+# given before any data is read, and an 87-byte file asking for 2**44 elements raised numpy's MemoryError.
+_MAX_ELEMENTS = 70_000 * IMAGE_SIDE**2
+
+
 def _plain_dtype(*args) -> np.dtype:
-    """numpy.dtype, refusing object dtypes: unpickling an object array would unpickle arbitrary objects."""
+    """numpy.dtype, refusing all but plain numeric dtypes: unpickling an object array would unpickle arbitrary objects."""
     dtype = np.dtype(*args)
-    if dtype.hasobject:
-        raise pickle.UnpicklingError(f"refused an object array (dtype {dtype}): only numeric arrays are expected")
+    if dtype.kind not in _KINDS or dtype.hasobject:
+        raise pickle.UnpicklingError(f"refused dtype {dtype} (kind {dtype.kind!r}): only plain numeric arrays (kinds {_KINDS}) are expected")
     return dtype
+
+
+def _reconstruct(cls, shape, dtype):
+    """numpy's array reconstructor, for plain ndarrays of a numeric dtype and a bounded size only: it
+    takes its dtype as a type code (b'O' made an object array without going through numpy.dtype)."""
+    if cls is not np.ndarray:
+        raise pickle.UnpicklingError(f"refused _reconstruct of {cls!r}: only numpy.ndarray is expected")
+    dims = shape if isinstance(shape, tuple) else (shape,)
+    if not all(isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in dims):
+        raise pickle.UnpicklingError(f"refused _reconstruct with shape {shape!r}: expected non-negative ints")
+    if math.prod(dims) > _MAX_ELEMENTS:
+        raise pickle.UnpicklingError(f"refused an array of shape {shape} ({math.prod(dims)} elements): at most {_MAX_ELEMENTS} are expected")
+    return _RECONSTRUCT(cls, shape, _plain_dtype(dtype))
 
 
 def _latin1_bytes(text: str, encoding: str = "latin1") -> bytes:
@@ -50,8 +74,8 @@ def _latin1_bytes(text: str, encoding: str = "latin1") -> bytes:
 
 _ALLOWED = {
     ("_codecs", "encode"): _latin1_bytes,
-    ("numpy.core.multiarray", "_reconstruct"): _RECONSTRUCT,
-    ("numpy._core.multiarray", "_reconstruct"): _RECONSTRUCT,
+    ("numpy.core.multiarray", "_reconstruct"): _reconstruct,
+    ("numpy._core.multiarray", "_reconstruct"): _reconstruct,
     ("numpy", "ndarray"): np.ndarray,
     ("numpy", "dtype"): _plain_dtype,
 }
@@ -66,6 +90,27 @@ class NumpyArraysUnpickler(pickle.Unpickler):
         except KeyError:
             allowed = ", ".join(f"{m}.{n}" for m, n in _ALLOWED)
             raise pickle.UnpicklingError(f"refused global {module}.{name}: only numpy arrays are allowed ({allowed})") from None
+
+    def load(self):
+        """Unpickle, then check every array built: a BUILD opcode can change a dtype after the checks above."""
+        loaded = super().load()
+        _check_arrays(loaded)
+        return loaded
+
+
+def _check_arrays(obj, depth: int = 0) -> None:
+    """Refuse any array in ``obj`` (tuples, lists, dicts of them) that is not of a plain numeric dtype."""
+    if depth > 10:  # the file holds tuples of tuples of arrays; deeper nesting is no mnist.pkl.gz
+        raise pickle.UnpicklingError("refused containers nested more than 10 deep: expected tuples of (images, labels) arrays")
+    if isinstance(obj, np.ndarray):
+        if type(obj) is not np.ndarray or obj.dtype.kind not in _KINDS or obj.dtype.hasobject:
+            raise pickle.UnpicklingError(f"refused an array of dtype {obj.dtype} ({type(obj).__name__}): only plain numeric arrays (kinds {_KINDS}) are expected")
+    elif isinstance(obj, (tuple, list, set, frozenset)):
+        for item in obj:
+            _check_arrays(item, depth + 1)
+    elif isinstance(obj, dict):
+        for item in (*obj.keys(), *obj.values()):
+            _check_arrays(item, depth + 1)
 
 
 class CorruptFileError(ValueError):
@@ -85,7 +130,7 @@ def read_mnist_pkl(path: str | Path) -> tuple[tuple[np.ndarray, np.ndarray], tup
         with gzip.open(path, "rb") as f:
             # encoding='latin1': the file was pickled by Python 2, whose str held the arrays' bytes
             sets = NumpyArraysUnpickler(f, encoding="latin1").load()
-    except (OSError, EOFError, zlib.error, pickle.UnpicklingError, ValueError, TypeError, AttributeError, IndexError) as err:
+    except (OSError, EOFError, zlib.error, pickle.UnpicklingError, ValueError, TypeError, AttributeError, IndexError, MemoryError, RecursionError) as err:
         raise CorruptFileError(
             f"{path} is not a readable mnist.pkl.gz ({type(err).__name__}: {err}); expected a gzipped pickle of three "
             "(images, labels) numpy pairs, as in Nielsen's neural-networks-and-deep-learning repository. "
