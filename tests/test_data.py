@@ -131,6 +131,14 @@ def test_augmentation_uses_the_per_sample_path():
         (dict(batch_size=0), r"batch_size must be a positive int, got 0"),
         (dict(val_size=-1), r"val_size must be a non-negative int, got -1"),
         (dict(std=0.0), r"std must be positive, got 0.0"),
+        (dict(val_size=True), r"val_size must be a non-negative int, got True"),
+        (dict(batch_size=True), r"batch_size must be a positive int, got True"),
+        (dict(test_size=-100), r"test_size must be an int in \[1, 1797\) \(the set has 1797 images\), got -100"),
+        (dict(test_size=0), r"test_size must be an int in \[1, 1797\)"),
+        (dict(test_size=1797), r"test_size must be an int in \[1, 1797\).*got 1797"),
+        (dict(test_size=360.5), r"test_size must be an int in \[1, 1797\).*got 360.5"),
+        (dict(size=8.5), r"size must be an int of at least 8 \(the images are 8×8\), got 8.5"),
+        (dict(size=7), r"size must be an int of at least 8 .*got 7"),
     ],
 )
 def test_bad_datamodule_arguments(kwargs, pattern):

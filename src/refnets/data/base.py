@@ -97,10 +97,11 @@ class ArrayDataModule(L.LightningDataModule):
         on_device: bool = True,
     ) -> None:
         super().__init__()
+        # bool is an int to isinstance: val_size=True (a YAML slip) would hold out 1 sample
         for name, value in (("batch_size", batch_size), ("eval_batch_size", eval_batch_size)):
-            if not isinstance(value, int) or value <= 0:
+            if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
                 raise ValueError(f"{name} must be a positive int, got {value!r}")
-        if not isinstance(val_size, int) or val_size < 0:
+        if not isinstance(val_size, int) or isinstance(val_size, bool) or val_size < 0:
             raise ValueError(f"val_size must be a non-negative int, got {val_size!r}")
         if std <= 0:
             raise ValueError(f"std must be positive, got {std}")
