@@ -12,7 +12,8 @@ Where the four IDX files come from, in order:
 4. torchvision's download, when ``download: true``.
 Files found in 1–3 are copied (decompressed, or decoded from the pickle) into ``<data_dir>/<Class>/raw/``
 once, where torchvision reads them, after checking each file's IDX header and size, that images and
-labels pair up and that labels are 0…9 (a bad file is named, never decoded into silently wrong data). torchvision decodes each set once into a uint8 tensor (``.data``).
+labels pair up and that labels are 0…9 (a bad file is named, never decoded into silently wrong data).
+torchvision decodes each set once into a uint8 tensor (``.data``).
 
 Two splits of the 60 000 training images, whichever file they came from:
 - ``nielsen`` — the book's protocol: the first 60 000 − val_size images train, the last val_size
