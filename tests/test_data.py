@@ -201,12 +201,26 @@ def test_files_in_the_bare_data_dir_of_another_dataset_are_refused(asked, regist
     monkeypatch.setitem(mnist_module.SYSTEM_DIRS, asked, ())
     asked_cls, found_cls = (mnist_module.DATASETS[d].__name__ for d in (asked, registered))
     dm = MNISTDataModule(asked, data_dir=str(data_dir), val_size=10)
-    with pytest.raises(DatasetNotFoundError) as err:
+    with pytest.raises(DatasetNotFoundError) as err, pytest.warns(UserWarning, match="looking in the other sources"):
         dm.setup()
     message = str(err.value)
     for expected in (f"directly in {data_dir} are not {asked_cls}'s ({asked} was asked for)", f"they are {found_cls}'s files (recognised by their test labels)", str(data_dir / asked_cls / "raw")):
         assert expected in message
     assert not (data_dir / asked_cls).exists()
+
+
+def test_another_datasets_files_in_the_bare_data_dir_are_skipped_for_a_system_folder(tmp_path, monkeypatch):
+    """MNIST's files lying in data_dir and Fashion-MNIST asked for, with Debian's folder holding it: the bare
+    files are skipped, with a warning that says what they are, and Debian's copy is used."""
+    data_dir = tmp_path / "data"
+    write_idx(data_dir, seed=1)
+    register_test_labels(data_dir, "mnist", monkeypatch)
+    images, _ = write_idx(tmp_path / "debian", gz=True, seed=2)
+    monkeypatch.setitem(mnist_module.SYSTEM_DIRS, "fashion_mnist", (str(tmp_path / "debian"),))
+    dm = MNISTDataModule("fashion_mnist", data_dir=str(data_dir), val_size=10, split="nielsen")
+    with pytest.warns(UserWarning, match=r"are not FashionMNIST's .*they are MNIST's files .*; looking in the other sources"):
+        dm.setup()
+    assert torch.equal(dm.splits["train"].inputs, images[:-10].unsqueeze(1))
 
 
 def test_unrecognised_files_in_the_bare_data_dir_are_refused(tmp_path, monkeypatch):

@@ -29,6 +29,7 @@ import gzip
 import hashlib
 import os
 import struct
+import warnings
 import zlib
 from pathlib import Path
 
@@ -68,6 +69,10 @@ PKL_NAME = "mnist.pkl.gz"
 
 class DatasetNotFoundError(FileNotFoundError):
     """No source of a dataset's files worked; the message lists each one tried and what to do."""
+
+
+class UnrecognisedFilesError(DatasetNotFoundError):
+    """IDX files lying directly in data_dir are not the dataset asked for (see ``_install``)."""
 
 
 class CorruptDatasetError(DatasetNotFoundError, CorruptFileError):
@@ -172,7 +177,7 @@ def _install(files: dict[str, Path], raw: Path, dataset: str | None = None) -> N
             _check_labels(max(contents[name][8:], default=None), files[name])
     if dataset is not None and (found := _identify(files[TEST_LABELS], contents[TEST_LABELS])) != dataset:
         cls_name = DATASETS[dataset].__name__
-        raise DatasetNotFoundError(
+        raise UnrecognisedFilesError(
             f"the IDX files directly in {files[TEST_LABELS].parent} are not {cls_name}'s ({dataset} was asked for): "
             f"{_describe(found, contents[TEST_LABELS])}. MNIST, Fashion-MNIST and KMNIST share file names, so files "
             f"there are taken only when recognised; put {cls_name}'s files in {raw} instead"
@@ -194,10 +199,15 @@ def locate(dataset: str, data_dir: str | os.PathLike, download: bool = False) ->
         return raw
     # the bare data folder after the dataset's own folders: its files must be identified (see _install)
     sources = [raw, root / cls.__name__, root, *map(Path, SYSTEM_DIRS[dataset])]
+    skipped = ""
     for folder in sources:
         if found := _find_idx(folder):
             try:
                 _install(found, raw, dataset if folder == root else None)
+            except UnrecognisedFilesError as err:  # another dataset's files (say MNIST's, asked for Fashion-MNIST): the
+                skipped = f"\n{err}."  # next sources (Debian's folder) may hold the right ones; said if none does
+                warnings.warn(f"{err}; looking in the other sources", stacklevel=2)
+                continue
             except DatasetNotFoundError:  # already names the file (an OSError too: not a failed copy)
                 raise
             except OSError as err:
@@ -234,7 +244,7 @@ def locate(dataset: str, data_dir: str | os.PathLike, download: bool = False) ->
     raise DatasetNotFoundError(
         f"Could not find the {cls.__name__} dataset ({dataset}): no folder tried holds all four IDX files "
         f"({', '.join(IDX_FILES)}, plain or .gz){f' and no {PKL_NAME}' if pickles else ''}:\n{tried}\n"
-        f"and {download_note}.\n"
+        f"and {download_note}.{skipped}\n"
         f"Offline options:\n"
         f"  - put the four IDX files in {raw} (or in {root}; set data.data_dir=... or REFNETS_DATA_DIR to choose the folder)"
         f"{hint_debian}{hint_pkl}\n"
