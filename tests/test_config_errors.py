@@ -58,6 +58,13 @@ TRAIN_CASES = [
     (["experiment=mlp_xor", "data.val_size=400"], r"data.val_size=400 is not allowed: it must be smaller than the training set \(data.n_train = 400\)"),
     (["model.net.activation=swish"], r"model: ValueError: activation must be one of \('sigmoid', 'tanh', 'relu'\), got 'swish'"),
     (["ckpt_path=nope.ckpt"], r"ckpt_path='nope.ckpt' is not a file"),
+    # the 2-D sets' and the digits' own arguments: scikit-learn, numpy or torch refused them only inside fit
+    (["experiment=mlp_moons", "data.noise=-1"], r"data: ValueError: noise must be a finite number ≥ 0 .*got -1"),
+    (["experiment=mlp_xor", "data.noise=null"], r"data: ValueError: noise must be a finite number ≥ 0 .*got None"),
+    (["experiment=mlp_xor", "data.data_seed=-1"], r"data: ValueError: data_seed must be an int in \[0, 2\*\*32 − 1\) .*got -1"),
+    (["experiment=mlp_moons", "data.data_seed=1.5"], r"data: ValueError: data_seed must be an int .*got 1.5"),
+    (["data.size=28.0"], r"data: ValueError: size must be an int of at least 8 .*got 28.0"),
+    (["experiment=mlp_moons", "callbacks.gradient_parity.threshold=abc"], r"callbacks.gradient_parity.threshold='abc' is not allowed: expected a finite number > 0"),
     # a mode that does not fit the metric keeps the worst model / stops while the metric improves
     (["callbacks.model_checkpoint.monitor=val/loss"], r"callbacks.model_checkpoint.mode='max' does not fit callbacks.model_checkpoint.monitor='val/loss': a loss is minimised, so it would keep the worst model: add callbacks.model_checkpoint.mode=min"),
     (["callbacks=early_stopping", "callbacks.early_stopping.monitor=val/acc"], r"callbacks.early_stopping.mode='min' does not fit callbacks.early_stopping.monitor='val/acc': an accuracy is maximised.*add callbacks.early_stopping.mode=max"),

@@ -90,6 +90,7 @@ RULES: list[tuple[str, Callable[[Any], bool], str]] = [
     ("callbacks.gradient_parity.every_n_steps", lambda v: _is_int(v) and v >= 1, "an integer ≥ 1"),
     ("callbacks.images.every_n_epochs", lambda v: _is_int(v) and v >= 1, "an integer ≥ 1"),
     ("callbacks.images.num_images", lambda v: _is_int(v) and v >= 1, "an integer ≥ 1"),
+    ("callbacks.gradient_parity.threshold", lambda v: _is_number(v) and v > 0, "a finite number > 0 (the largest relative gradient difference tolerated)"),
     ("data.mean", _is_number, "a finite number: the pixel mean subtracted before the network"),
     ("data.std", lambda v: _is_number(v) and v > 0, "a finite number > 0: the pixel standard deviation divided by"),
     ("data.on_device", lambda v: isinstance(v, bool), "true or false"),
