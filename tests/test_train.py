@@ -358,3 +358,17 @@ def test_last_checkpoint_is_the_final_epoch_when_validation_skips_epochs(tmp_pat
     assert not any(k.startswith("val/") for k in summary["final_epoch"]) and "val/acc" in summary["tested_checkpoint"]
     summary = train(compose_train(["experiment=mlp_moons", "trainer.max_epochs=2", "trainer.check_val_every_n_epoch=5", "test=false", *QUIET], tmp_path / "b"))
     assert summary["last_checkpoint"] and torch.load(summary["last_checkpoint"], weights_only=True)["epoch"] == 1
+
+
+def test_a_relative_data_dir_is_the_start_folders_also_with_hydra_job_chdir(tmp_path):
+    """paths.data_dir is relative to where refnets-train is started (conf/paths/default.yaml); with
+    hydra.job.chdir=true the job runs in its output folder, where ./data was not found ("no folder tried
+    holds all four IDX files: - data/MNIST/raw", although the start folder's did)."""
+    write_idx(tmp_path / "data" / "MNIST" / "raw", n_train=60, n_test=20)
+    env_free = {k: v for k, v in os.environ.items() if k != "REFNETS_DATA_DIR"}
+    result = subprocess.run(
+        [sys.executable, "-m", "refnets.cli.train", "model=mlp", "data=mnist", "data.download=false", "data.val_size=10",
+         "trainer.max_epochs=1", "test=false", "hydra.job.chdir=true", "logger=none", *QUIET],
+        cwd=tmp_path, env={**env_free, "REFNETS_LOG_DIR": str(tmp_path / "logs")}, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, (result.stdout + result.stderr)[-2000:]
+    assert (tmp_path / "data" / "MNIST" / "raw").is_dir() and not list((tmp_path / "logs").glob("**/data/MNIST"))

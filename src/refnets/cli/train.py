@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import random
 import re
 import signal
@@ -28,7 +29,7 @@ import torch
 from hydra.core.hydra_config import HydraConfig
 from hydra.errors import CompactHydraException, InstantiationException
 from hydra.types import RunMode
-from hydra.utils import instantiate
+from hydra.utils import instantiate, to_absolute_path
 from lightning.pytorch.callbacks import LearningRateMonitor, ProgressBar
 from lightning.pytorch.loggers import TensorBoardLogger
 from lightning.pytorch.trainer.states import TrainerStatus
@@ -119,6 +120,10 @@ def build(cfg: DictConfig, *, callbacks: bool = True, loggers: bool = True, resu
     ``cfg.ckpt_path`` is a run to continue (refnets-train), checked by ``check_resume``; refnets-eval only reads its weights."""
     check_config(cfg)
     check_accelerator(cfg.trainer)
+    if isinstance(cfg.data.get("data_dir"), str):
+        # relative to where the command was started, as conf/paths/default.yaml says, also with hydra.job.chdir=true
+        # (Hydra's to_absolute_path; "~" first, which it would take for a folder name)
+        cfg.data.data_dir = to_absolute_path(os.path.expanduser(cfg.data.data_dir))
     if cfg.get("threads") is not None:  # torch's intra-op threads: see conf/train.yaml
         torch.set_num_threads(cfg.threads)
     checkpoint = read_checkpoint(cfg.ckpt_path) if cfg.get("ckpt_path") is not None else None
