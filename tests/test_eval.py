@@ -116,6 +116,22 @@ def test_seed_null_draws_a_seed_that_the_checkpoint_keeps_for_eval_and_resume(cl
     assert cli("eval", [f"ckpt_path={old}"]).returncode == 0  # the test split does not depend on the seed
 
 
+def test_eval_runs_in_one_process_whatever_the_trainer(cli, tmp_path):
+    """A checkpoint trained with trainer=ddp_cpu (a saved override) or evaluated with it: refnets-eval still runs one
+    process, where two padded the last shard with a repeated sample (201 test samples: test/loss 0.4570 against
+    0.4575), and says so."""
+    trained = cli("train", ["experiment=mlp_xor", "data.n_test=201", "trainer.max_epochs=1", "test=false", *QUIET])
+    ckpt = json.loads((_run_folder(trained, tmp_path) / "metrics.json").read_text())["last_checkpoint"]
+    one = cli("eval", [f"ckpt_path={ckpt}"])
+    two = cli("eval", [f"ckpt_path={ckpt}", "trainer=ddp_cpu"])
+    assert one.returncode == 0 and two.returncode == 0, two.output[-2000:]
+    assert "evaluating in one process (devices=1, strategy=auto, num_nodes=1) rather than trainer.devices=2, strategy=ddp" in two.output
+    assert "DistributedSampler" not in two.output and "evaluating in one process" not in one.output
+    metrics = [json.loads(Path(next(line for line in r.stdout.splitlines() if line.strip().startswith("metrics ")).split(None, 1)[1]).read_text())["metrics"]
+               for r in (one, two)]
+    assert metrics[0] == metrics[1]
+
+
 def test_eval_overrides_still_apply_and_are_reported(cli, tmp_path):
     trained = cli("train", ["experiment=mlp_moons", "trainer.max_epochs=2", "test=false", *QUIET])
     ckpt = json.loads((_run_folder(trained, tmp_path) / "metrics.json").read_text())["last_checkpoint"]
