@@ -372,3 +372,13 @@ def test_a_relative_data_dir_is_the_start_folders_also_with_hydra_job_chdir(tmp_
         cwd=tmp_path, env={**env_free, "REFNETS_LOG_DIR": str(tmp_path / "logs")}, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, (result.stdout + result.stderr)[-2000:]
     assert (tmp_path / "data" / "MNIST" / "raw").is_dir() and not list((tmp_path / "logs").glob("**/data/MNIST"))
+
+
+def test_the_printed_tensorboard_command_works_for_a_folder_with_a_space(tmp_path, capsys):
+    """The "view with:" line is a command to paste: a run folder with a space is quoted (it was split in two)."""
+    import shlex
+
+    folder = tmp_path / "my runs"
+    run(["experiment=mlp_xor", "trainer.max_epochs=1", "test=false"], folder)
+    line = next(line for line in capsys.readouterr().out.splitlines() if "view with:" in line)
+    assert shlex.split(line.split("view with:", 1)[1]) == ["tensorboard", "--logdir", str(folder)]

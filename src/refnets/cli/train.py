@@ -17,6 +17,7 @@ import logging
 import os
 import random
 import re
+import shlex
 import signal
 import sys
 import warnings
@@ -272,7 +273,7 @@ def _report(summary: dict[str, Any], output_dir: Path, loggers: list[Any]) -> No
     ]
     lines += [f"  logs                   {d}" for d in summary["log_dirs"]]
     if any(isinstance(lg, TensorBoardLogger) for lg in loggers):
-        lines.append(f"  view with: tensorboard --logdir {output_dir}")
+        lines.append(f"  view with: tensorboard --logdir {shlex.quote(str(output_dir))}")
     print("\n".join(lines), flush=True)
 
 
