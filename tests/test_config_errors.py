@@ -358,3 +358,9 @@ def test_lightning_load_from_checkpoint_rebuilds_the_net_from_the_saved_config(m
         Classifier.load_from_checkpoint(mlp_checkpoint, net=MLP([net_config["sizes"][0], 7, net_config["sizes"][-1]]))
     with pytest.raises(ConfigError, match=r"checkpoint_path='nope.ckpt' is not a file"):
         Classifier.load_from_checkpoint("nope.ckpt")
+    # Lightning's other arguments: an open file (read once), and hparams_file (whose DictConfig cannot hold the net)
+    with open(mlp_checkpoint, "rb") as f:
+        torch.testing.assert_close(Classifier.load_from_checkpoint(f)(x), model(x), rtol=0, atol=0)
+    hparams = mlp_checkpoint.parent / "hparams.yaml"
+    hparams.write_text("loss: quadratic\n")
+    assert Classifier.load_from_checkpoint(mlp_checkpoint, hparams_file=str(hparams)).hparams.loss == "quadratic"

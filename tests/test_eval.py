@@ -113,7 +113,13 @@ def test_seed_null_draws_a_seed_that_the_checkpoint_keeps_for_eval_and_resume(cl
     refused = cli("eval", [f"ckpt_path={old}", "split=val"])
     assert refused.returncode == 2 and "its validation split cannot be drawn again: split=val would score other samples" in refused.output, refused.output[-2000:]
     assert "Traceback" not in refused.output
-    assert cli("eval", [f"ckpt_path={old}"]).returncode == 0  # the test split does not depend on the seed
+    tested = cli("eval", [f"ckpt_path={old}"])  # the test split does not depend on the seed
+    assert tested.returncode == 0 and "this run's seed is" not in tested.output, tested.output[-2000:]
+    # resuming it with seed=N, as the refusal advises, splits anew knowingly: not refused as "other data"
+    refused = cli("train", ["experiment=mlp_moons", "seed=null", "trainer.max_epochs=2", "test=false", f"ckpt_path={old}", *QUIET])
+    assert refused.returncode == 2 and "resume with seed=N to split anew knowingly" in refused.output, refused.output[-2000:]
+    resumed = cli("train", ["experiment=mlp_moons", "seed=5", "trainer.max_epochs=2", "test=false", f"ckpt_path={old}", *QUIET])
+    assert resumed.returncode == 0, resumed.output[-2000:]
 
 
 def test_eval_runs_in_one_process_whatever_the_trainer(cli, tmp_path):
@@ -125,7 +131,7 @@ def test_eval_runs_in_one_process_whatever_the_trainer(cli, tmp_path):
     one = cli("eval", [f"ckpt_path={ckpt}"])
     two = cli("eval", [f"ckpt_path={ckpt}", "trainer=ddp_cpu"])
     assert one.returncode == 0 and two.returncode == 0, two.output[-2000:]
-    assert "evaluating in one process (devices=1, strategy=auto, num_nodes=1) rather than trainer.devices=2, strategy=ddp" in two.output
+    assert "evaluating in one process (devices=1, strategy=auto, num_nodes=1) rather than trainer.devices=2, trainer.strategy=ddp:" in two.output
     assert "DistributedSampler" not in two.output and "evaluating in one process" not in one.output
     metrics = [json.loads(Path(next(line for line in r.stdout.splitlines() if line.strip().startswith("metrics ")).split(None, 1)[1]).read_text())["metrics"]
                for r in (one, two)]

@@ -146,14 +146,14 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     # One process, whatever trainer the run trained with (trainer=ddp_cpu is a saved override like any other): over
     # several, Lightning's DistributedSampler pads the last shard with repeated samples, which the metrics then
     # count twice (measured: test/loss 0.4570 under ddp_cpu against 0.4575, on 201 test samples).
-    trainer_cfg = cfg.trainer
-    if trainer_cfg.get("devices", "auto") not in (1, "auto") or trainer_cfg.get("strategy", "auto") != "auto" or trainer_cfg.get("num_nodes", 1) != 1:
+    one = {"devices": 1, "strategy": "auto", "num_nodes": 1}
+    given = {k: cfg.trainer[k] for k, v in one.items() if k in cfg.trainer and cfg.trainer[k] not in (v, "auto")}
+    if given:
         logging.getLogger("refnets.eval").info(
-            "evaluating in one process (devices=1, strategy=auto, num_nodes=1) rather than trainer.devices=%s, "
-            "strategy=%s: a split sharded over processes is padded with repeated samples", trainer_cfg.get("devices"), trainer_cfg.get("strategy"))
+            "evaluating in one process (devices=1, strategy=auto, num_nodes=1) rather than %s: a split sharded over "
+            "processes is padded with repeated samples", ", ".join(f"trainer.{k}={v}" for k, v in given.items()))
     # no checkpointing: an evaluation writes metrics.json only
-    datamodule, model, trainer, _ = build(cfg, loggers=False, resume=False, enable_checkpointing=False,
-                                          devices=1, strategy="auto", num_nodes=1)
+    datamodule, model, trainer, _ = build(cfg, loggers=False, resume=False, enable_checkpointing=False, **one)
     # The weights alone, not the trainer state: the training run's callbacks (checkpoints, views) are not
     # part of an evaluation, and restoring their state would only warn that they are missing.
     model.load_state_dict(checkpoint["state_dict"])

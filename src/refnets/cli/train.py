@@ -110,8 +110,9 @@ def run_seed(checkpoint: dict[str, Any] | None, path: Any, *, resume: bool, spli
                if resume else "split=val would score other samples, some of them trained on; evaluate split=test")
         )
     seed = random.SystemRandom().randrange(2**32)
-    log.info("seed=null: this run's seed is %d (saved in its checkpoints; run it again with seed=%d)", seed, seed)
-    return seed
+    if checkpoint is None:
+        log.info("seed=null: this run's seed is %d (saved in its checkpoints; run it again with seed=%d)", seed, seed)
+    return seed  # an evaluation of the test split, of an old checkpoint that saved no seed: the seed decides nothing
 
 
 def build(cfg: DictConfig, *, callbacks: bool = True, loggers: bool = True, resume: bool = True, **trainer_kwargs: Any) -> tuple[L.LightningDataModule, L.LightningModule, L.Trainer, list[Any]]:

@@ -242,9 +242,13 @@ def check_resume(config: dict[str, Any], checkpoint: dict[str, Any], path: Any) 
     why = {"data": "on other data",
            "optimizer": "with the saved optimiser state, which Lightning restores over these values (they would not be used)",
            "scheduler": "with the saved scheduler state, which Lightning restores over these values (they would not be used)"}
+    # A run trained with seed=null by a version that did not save the seed it drew: its split is unknown, and
+    # resuming with seed=N (run_seed's advice) splits anew knowingly, so data.seed is not compared.
+    unknown_split = trained.get("seed", 0) is None and (trained.get("data") or {}).get("seed", 0) is None
     for group in ("optimizer", "scheduler", "data"):
         saved, given = trained.get(group) or {}, config.get(group) or {}
-        differ = sorted(k for k in saved.keys() | given.keys() if k not in DATA_READING_ONLY and saved.get(k) != given.get(k))
+        differ = sorted(k for k in saved.keys() | given.keys() if k not in DATA_READING_ONLY and saved.get(k) != given.get(k)
+                        and not (group == "data" and k == "seed" and unknown_split))
         if differ:
             changes = ", ".join(f"{group}.{k}: {saved.get(k)!r} → {given.get(k)!r}" for k in differ)
             overrides = " ".join(checkpoint["refnets"].get("overrides", [])) or "(none)"
@@ -306,10 +310,11 @@ def check_model_fits_data(model: L.LightningModule, datamodule: L.LightningDataM
 
 def read_checkpoint(path: Any, key: str = "ckpt_path") -> dict[str, Any]:
     """Load a checkpoint written by refnets-train (plain data only: ``weights_only=True``), or say what it is not."""
-    if path is None or not Path(str(path)).is_file():
+    is_file_object = hasattr(path, "read")  # Lightning's load_from_checkpoint takes an open file too
+    if not is_file_object and (path is None or not Path(str(path)).is_file()):
         raise ConfigError(f"{key}={path!r} is not a file: pass a checkpoint written by refnets-train (…/checkpoints/last.ckpt)")
     try:
-        checkpoint = torch.load(str(path), map_location="cpu", weights_only=True)
+        checkpoint = torch.load(path if is_file_object else str(path), map_location="cpu", weights_only=True)
     except Exception as err:  # truncated, garbage, or a pickle that holds code: all unreadable here
         reason = _load_error_reason(err)
         raise ConfigError(

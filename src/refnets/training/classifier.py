@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import io
 import os
 from collections.abc import Callable
 from typing import Any
 
 import lightning as L
 import torch
+from omegaconf import OmegaConf
 from torch import nn
 from torchmetrics import MeanMetric
 from torchmetrics.classification import MulticlassAccuracy
@@ -63,8 +65,14 @@ class Classifier(L.LightningModule):
         Lightning alone would call ``Classifier()`` without one. ``net=`` passes another (e.g. the same
         architecture on the other op set); its weights' names and shapes are checked against the checkpoint's first.
         """
-        if isinstance(checkpoint_path, (str, os.PathLike)):
-            kwargs["net"] = checked_net_from_checkpoint(checkpoint_path, kwargs.get("net"))
+        if hasattr(checkpoint_path, "read"):  # an open file: read once, for the config here and for Lightning
+            checkpoint_path = io.BytesIO(checkpoint_path.read())
+        kwargs["net"] = checked_net_from_checkpoint(checkpoint_path, kwargs.get("net"))
+        if isinstance(checkpoint_path, io.BytesIO):
+            checkpoint_path.seek(0)
+        hparams_file = kwargs.pop("hparams_file", None) if len(args) < 2 else None
+        if hparams_file is not None:  # Lightning would merge the net into the file's DictConfig, which cannot hold a module
+            kwargs = {**(OmegaConf.to_container(OmegaConf.load(hparams_file)) or {}), **kwargs}
         return super().load_from_checkpoint(checkpoint_path, *args, **kwargs)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
