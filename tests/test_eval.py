@@ -122,7 +122,7 @@ def test_seed_null_draws_a_seed_that_the_checkpoint_keeps_for_eval_and_resume(cl
     assert resumed.returncode == 0, resumed.output[-2000:]
 
 
-def test_eval_runs_in_one_process_whatever_the_trainer(cli, tmp_path):
+def test_eval_runs_in_one_process_and_writes_no_checkpoint_whatever_the_trainer_and_callbacks(cli, tmp_path):
     """A checkpoint trained with trainer=ddp_cpu (a saved override) or evaluated with it: refnets-eval still runs one
     process, where two padded the last shard with a repeated sample (201 test samples: test/loss 0.4570 against
     0.4575), and says so."""
@@ -133,9 +133,13 @@ def test_eval_runs_in_one_process_whatever_the_trainer(cli, tmp_path):
     assert one.returncode == 0 and two.returncode == 0, two.output[-2000:]
     assert "evaluating in one process (devices=1, strategy=auto, num_nodes=1) rather than trainer.devices=2, trainer.strategy=ddp:" in two.output
     assert "DistributedSampler" not in two.output and "evaluating in one process" not in one.output
+    # callbacks=default, an option `refnets-eval --help` lists: its checkpoint callbacks are dropped (an evaluation
+    # writes none), where Lightning refused them beside enable_checkpointing=False
+    three = cli("eval", [f"ckpt_path={ckpt}", "callbacks=default"])
+    assert three.returncode == 0, three.output[-2000:]
     metrics = [json.loads(Path(next(line for line in r.stdout.splitlines() if line.strip().startswith("metrics ")).split(None, 1)[1]).read_text())["metrics"]
-               for r in (one, two)]
-    assert metrics[0] == metrics[1]
+               for r in (one, two, three)]
+    assert metrics[0] == metrics[1] == metrics[2]
 
 
 def test_eval_overrides_still_apply_and_are_reported(cli, tmp_path):

@@ -31,7 +31,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.errors import CompactHydraException, InstantiationException
 from hydra.types import RunMode
 from hydra.utils import instantiate, to_absolute_path
-from lightning.pytorch.callbacks import LearningRateMonitor, ProgressBar
+from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint, ProgressBar
 from lightning.pytorch.loggers import TensorBoardLogger
 from lightning.pytorch.trainer.states import TrainerStatus
 from lightning.pytorch.utilities.exceptions import SIGTERMException
@@ -146,6 +146,8 @@ def build(cfg: DictConfig, *, callbacks: bool = True, loggers: bool = True, resu
     run_callbacks = _instantiate_all(cfg.get("callbacks"), "callbacks") if callbacks else []
     if not run_loggers:  # LearningRateMonitor refuses to run without a logger; with logger=none there is nothing to log to
         run_callbacks = [c for c in run_callbacks if not isinstance(c, LearningRateMonitor)]
+    if trainer_kwargs.get("enable_checkpointing") is False:  # refnets-eval writes no checkpoint, even with callbacks=default
+        run_callbacks = [c for c in run_callbacks if not isinstance(c, ModelCheckpoint)]
     if not any(isinstance(c, ProgressBar) for c in run_callbacks) and "enable_progress_bar" not in cfg.trainer:
         # callbacks.progress_bar=null switches the bar off: without this, Lightning adds a default bar of its own
         # (redrawn after every step: 3 000 nielsen_ch3 steps took 16.3 s with it, 13.8 s without)
