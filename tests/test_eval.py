@@ -119,7 +119,7 @@ def test_seed_null_draws_a_seed_that_the_checkpoint_keeps_for_eval_and_resume(cl
     refused = cli("train", ["experiment=mlp_moons", "seed=null", "trainer.max_epochs=2", "test=false", f"ckpt_path={old}", *QUIET])
     assert refused.returncode == 2 and "resume with seed=N to split anew knowingly" in refused.output, refused.output[-2000:]
     resumed = cli("train", ["experiment=mlp_moons", "seed=5", "trainer.max_epochs=2", "test=false", f"ckpt_path={old}", *QUIET])
-    assert resumed.returncode == 0, resumed.output[-2000:]
+    assert resumed.returncode == 0 and "its validation split is unknown, and this run draws a new one with seed=5" in resumed.output, resumed.output[-2000:]
 
 
 def test_eval_runs_in_one_process_and_writes_no_checkpoint_whatever_the_trainer_and_callbacks(cli, tmp_path):

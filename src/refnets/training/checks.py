@@ -7,6 +7,7 @@ allowed; the command-line entry points print it and exit with status 2, without 
 from __future__ import annotations
 
 import difflib
+import logging
 import math
 import re
 import warnings
@@ -245,6 +246,11 @@ def check_resume(config: dict[str, Any], checkpoint: dict[str, Any], path: Any) 
     # A run trained with seed=null by a version that did not save the seed it drew: its split is unknown, and
     # resuming with seed=N (run_seed's advice) splits anew knowingly, so data.seed is not compared.
     unknown_split = trained.get("seed", 0) is None and (trained.get("data") or {}).get("seed", 0) is None
+    if unknown_split and (config.get("data") or {}).get("seed") is not None:
+        logging.getLogger("refnets.train").warning(
+            "ckpt_path=%r was trained with seed=null by a version that did not save the seed it drew: its validation split "
+            "is unknown, and this run draws a new one with seed=%s (some of its samples may have been trained on)",
+            str(path), config["data"]["seed"])
     for group in ("optimizer", "scheduler", "data"):
         saved, given = trained.get(group) or {}, config.get(group) or {}
         differ = sorted(k for k in saved.keys() | given.keys() if k not in DATA_READING_ONLY and saved.get(k) != given.get(k)
