@@ -66,6 +66,11 @@ def _whole_batch(batch):
     return batch
 
 
+def is_int(value: object) -> bool:
+    """An int, and not a bool (which isinstance counts as one: val_size=True, a YAML slip, would hold out 1 sample)."""
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
 class ArrayDataModule(L.LightningDataModule):
     """Base of every refnets datamodule: subclasses implement :meth:`load` and nothing else.
 
@@ -97,11 +102,10 @@ class ArrayDataModule(L.LightningDataModule):
         on_device: bool = True,
     ) -> None:
         super().__init__()
-        # bool is an int to isinstance: val_size=True (a YAML slip) would hold out 1 sample
         for name, value in (("batch_size", batch_size), ("eval_batch_size", eval_batch_size)):
-            if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+            if not is_int(value) or value <= 0:
                 raise ValueError(f"{name} must be a positive int, got {value!r}")
-        if not isinstance(val_size, int) or isinstance(val_size, bool) or val_size < 0:
+        if not is_int(val_size) or val_size < 0:
             raise ValueError(f"val_size must be a non-negative int, got {val_size!r}")
         if std <= 0:
             raise ValueError(f"std must be positive, got {std}")

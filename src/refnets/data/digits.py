@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 from sklearn.datasets import load_digits
 
-from .base import ArrayDataModule
+from .base import ArrayDataModule, is_int
 
 N_DIGITS = 1797  # images in scikit-learn's load_digits()
 
@@ -26,10 +26,10 @@ class DigitsDataModule(ArrayDataModule):
 
     def __init__(self, size: int = 28, test_size: int = 360, **kwargs) -> None:
         super().__init__(**kwargs)
-        if not isinstance(size, int) or isinstance(size, bool) or size < 8:
+        if not is_int(size) or size < 8:
             raise ValueError(f"size must be an int of at least 8 (the images are 8×8), got {size!r}")
         # a negative test_size sliced from the end (test_size=-100 gave a test set of 1 697 images)
-        if not isinstance(test_size, int) or isinstance(test_size, bool) or not 1 <= test_size < N_DIGITS:
+        if not is_int(test_size) or not 1 <= test_size < N_DIGITS:
             raise ValueError(f"test_size must be an int in [1, {N_DIGITS}) (the set has {N_DIGITS} images), got {test_size!r}")
         self.size, self.test_size = size, test_size
         self.dims = (1, size, size)

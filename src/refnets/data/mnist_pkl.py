@@ -44,10 +44,14 @@ _KINDS = "biuf"
 _MAX_ELEMENTS = 70_000 * IMAGE_SIDE**2
 
 
+def _is_plain(dtype: np.dtype) -> bool:
+    return dtype.kind in _KINDS and not dtype.hasobject
+
+
 def _plain_dtype(*args) -> np.dtype:
     """numpy.dtype, refusing all but plain numeric dtypes: unpickling an object array would unpickle arbitrary objects."""
     dtype = np.dtype(*args)
-    if dtype.kind not in _KINDS or dtype.hasobject:
+    if not _is_plain(dtype):
         raise pickle.UnpicklingError(f"refused dtype {dtype} (kind {dtype.kind!r}): only plain numeric arrays (kinds {_KINDS}) are expected")
     return dtype
 
@@ -103,7 +107,7 @@ def _check_arrays(obj, depth: int = 0) -> None:
     if depth > 10:  # the file holds tuples of tuples of arrays; deeper nesting is no mnist.pkl.gz
         raise pickle.UnpicklingError("refused containers nested more than 10 deep: expected tuples of (images, labels) arrays")
     if isinstance(obj, np.ndarray):
-        if type(obj) is not np.ndarray or obj.dtype.kind not in _KINDS or obj.dtype.hasobject:
+        if type(obj) is not np.ndarray or not _is_plain(obj.dtype):
             raise pickle.UnpicklingError(f"refused an array of dtype {obj.dtype} ({type(obj).__name__}): only plain numeric arrays (kinds {_KINDS}) are expected")
     elif isinstance(obj, (tuple, list, set, frozenset)):
         for item in obj:

@@ -6,7 +6,7 @@ import numpy as np
 import torch
 from sklearn.datasets import make_blobs, make_circles, make_moons
 
-from .base import ArrayDataModule
+from .base import ArrayDataModule, is_int
 
 KINDS = ("blobs", "xor", "moons", "circles")
 
@@ -53,11 +53,11 @@ class Toy2DDataModule(ArrayDataModule):
             raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
         # checked here: scikit-learn and numpy would refuse them only when the data are drawn, inside fit
         for name, value in (("n_train", n_train), ("n_test", n_test)):
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            if not is_int(value) or value < 1:
                 raise ValueError(f"{name} must be an int ≥ 1, got {value!r}")
         if isinstance(noise, bool) or not isinstance(noise, (int, float)) or not 0 <= noise < float("inf"):
             raise ValueError(f"noise must be a finite number ≥ 0 (the standard deviation of the noise added), got {noise!r}")
-        if not isinstance(data_seed, int) or isinstance(data_seed, bool) or not 0 <= data_seed < 2**32 - 1:
+        if not is_int(data_seed) or not 0 <= data_seed < 2**32 - 1:
             raise ValueError(f"data_seed must be an int in [0, 2**32 − 1) (the test set is drawn with data_seed + 1), got {data_seed!r}")
         self.kind, self.n_train, self.n_test, self.noise, self.data_seed = kind, n_train, n_test, noise, data_seed
 

@@ -27,9 +27,12 @@ def _log_softmax(z: torch.Tensor) -> torch.Tensor:
     Subtracting m keeps every exponent ≤ 0, so nothing overflows; taking (z − m) first keeps the
     digits of large logits (the form lse(z) − z_y subtracts two numbers near 10⁴ and loses them).
     m is detached: softmax is shift-invariant, so m carries no gradient.
+
+    The normaliser is subtracted from (z − m) in place: one fresh (n, C) tensor less, the same bits, and
+    differentiable (exp saves its output, not z − m), so the double backward uses this function too.
     """
     shifted = z - z.amax(dim=1, keepdim=True).detach()
-    return shifted - torch.log(torch.exp(shifted).sum(dim=1, keepdim=True))
+    return shifted.sub_(torch.log(torch.exp(shifted).sum(dim=1, keepdim=True)))
 
 
 def _onehot(target: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
@@ -59,10 +62,7 @@ class CrossEntropy(Function):
 
     @staticmethod
     def forward(z: torch.Tensor, target: torch.Tensor, by_index: bool):
-        # _log_softmax's arithmetic, written into (z − m) in place: one fresh (n, C) tensor less, the same bits
-        z_ = opmath(z)
-        logp = z_ - z_.amax(dim=1, keepdim=True)
-        logp.sub_(torch.exp(logp).sum(dim=1, keepdim=True).log_())
+        logp = _log_softmax(opmath(z))
         if by_index:
             loss = logp.gather(1, target.unsqueeze(1)).mean().neg_()
         else:

@@ -22,11 +22,10 @@ from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
+# N_DIGITS: the digits' size, from which their training samples (before the validation split) follow from the
+# config (data.test_size); the 2-D sets' is data.n_train, and MNISTDataModule's datasets are checked when loaded
+from ..data.digits import N_DIGITS
 from ..nn import OPS
-
-# the number of training samples (before the validation split) of the datamodules whose size is
-# known from the config alone; MNISTDataModule's datasets are checked when they are loaded
-DIGITS_SAMPLES = 1797
 
 
 # the per-epoch metrics of refnets.training.Classifier that callbacks may monitor
@@ -83,7 +82,7 @@ RULES: list[tuple[str, Callable[[Any], bool], str]] = [
     ("model.lr", lambda v: _is_number(v) and v > 0, "a finite number > 0 (the perceptron rule's η)"),
     ("data.n_train", lambda v: _is_int(v) and v >= 1, "an integer ≥ 1: the number of training samples drawn"),
     ("data.n_test", lambda v: _is_int(v) and v >= 1, "an integer ≥ 1: the number of test samples drawn"),
-    ("data.test_size", lambda v: _is_int(v) and 1 <= v < DIGITS_SAMPLES, f"an integer in [1, {DIGITS_SAMPLES}): the digits held out for testing"),
+    ("data.test_size", lambda v: _is_int(v) and 1 <= v < N_DIGITS, f"an integer in [1, {N_DIGITS}): the digits held out for testing"),
     ("trainer.check_val_every_n_epoch", lambda v: v is None or (_is_int(v) and v >= 1), "null or an integer ≥ 1"),
     ("trainer.log_every_n_steps", lambda v: _is_int(v) and v >= 1, "an integer ≥ 1"),
     ("callbacks.stop_on_non_finite_loss.every_n_steps", lambda v: _is_int(v) and v >= 1, "an integer ≥ 1"),
@@ -276,7 +275,7 @@ def _check_val_size(cfg: DictConfig) -> None:
     if "n_train" in data:
         n, source = data.n_train, "data.n_train"
     elif str(data.get("_target_", "")).endswith("DigitsDataModule") and "test_size" in data:
-        n, source = DIGITS_SAMPLES - data.test_size, f"the {DIGITS_SAMPLES} digits less data.test_size"
+        n, source = N_DIGITS - data.test_size, f"the {N_DIGITS} digits less data.test_size"
     else:
         return
     if data.val_size >= n:
