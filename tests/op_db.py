@@ -150,6 +150,11 @@ def _pool_samples() -> list[Sample]:
     all_neg_inf[0, 1, 2:, 3:] = _t(2, 2)
     inf = _t(2, 2, 5, 5)
     inf[0, 0, 1, 1], inf[1, 1, 3, 2] = INF, -INF
+    zeros = torch.zeros(1, 2, 2, 4, dtype=torch.float64)
+    zeros[0, 0, 0, 0] = zeros[0, 1, 1, 3] = -0.0  # a window whose first zero is −0, and one whose last is
+    # a window reaching more than 255 pixels past its start (the winners' weights no longer fit a byte), ties and a NaN
+    wide = torch.randint(0, 3, (1, 2, 3, 300)).double()
+    wide[0, 1, 1, 7] = NAN
     return [
         Sample("kernel2", (_t(2, 3, 6, 6), 2)),
         Sample("kernel3-stride2-padding1", (_t(2, 3, 7, 7), 3), dict(stride=2, padding=1)),
@@ -162,6 +167,8 @@ def _pool_samples() -> list[Sample]:
         Sample("nan-ties", (nan_ties, 2), kind="special"),
         Sample("all-neg-inf-windows-padding1", (all_neg_inf, 2), dict(stride=1, padding=1), kind="special"),
         Sample("pm-inf", (inf, 3), dict(stride=2, padding=1), kind="special"),
+        Sample("signed-zero-ties", (zeros, 2), kind="special"),
+        Sample("wide-ties-nan", (wide, (2, 3)), dict(stride=1, padding=(1, 0)), kind="special"),
         Sample("batch0", (_t(0, 3, 6, 6), 2), kind="empty"),
     ]
 

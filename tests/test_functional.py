@@ -275,6 +275,20 @@ def test_max_pool2d_needs_no_input_in_its_backward():
     torch.testing.assert_close(torch.autograd.grad(out, x, torch.ones_like(out))[0], expected)
 
 
+@pytest.mark.parametrize("name", ["signed-zero-ties", "ties-overlapping-padding1", "nan-ties", "wide-ties-nan", "pm-inf"])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.float16])
+def test_max_pool2d_output_is_the_winners_value_to_the_bit(name, dtype):
+    """max_pool2d reads its output at the winner (the first maximal pixel, the last NaN): the sign of a
+    tied zero and a NaN's bits are the twin's, which assert_close would not see (−0 == +0)."""
+    info = OPS_BY_NAME["max_pool2d"]
+    args, kwargs = sample(info, name, dtype=dtype, device="cpu", requires_grad=False)
+    out, twin = RF.max_pool2d(*args, **kwargs), F.max_pool2d(*args, **kwargs)
+    bits = {torch.float16: torch.int16, torch.float32: torch.int32, torch.float64: torch.int64}[dtype]
+    assert torch.equal(out.view(bits), twin.view(bits))
+    if name == "signed-zero-ties":
+        assert out.signbit().any() and not out.signbit().all()  # the sample does hold both signs of zero
+
+
 class _RecordAten(TorchDispatchMode):
     def __init__(self):
         super().__init__()

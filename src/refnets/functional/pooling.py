@@ -28,24 +28,25 @@ def _windows(a: torch.Tensor, kernel, stride, padding, pad_value: float) -> tupl
     return cols, (h_out, w_out)
 
 
-def _first_real_offset(out_size, kernel, stride, padding, device) -> torch.Tensor:
-    """For each window, the offset i·k_w + j of its first pixel that is not padding, (L,)."""
+def _first_real_offset(out_size, stride, padding, row_length, device) -> torch.Tensor:
+    """For each window, the offset i·row_length + j from its start of its first pixel that is not padding, (L,)."""
     rows = (padding[0] - torch.arange(out_size[0], device=device) * stride[0]).clamp_min(0)
     columns = (padding[1] - torch.arange(out_size[1], device=device) * stride[1]).clamp_min(0)
-    return (rows.unsqueeze(1) * kernel[1] + columns).reshape(-1)
+    return (rows.unsqueeze(1) * row_length + columns).reshape(-1)
 
 
 class MaxPool2d(Function):
     r"""a_out = max over each window of a; the input is padded with −∞ so padding never wins a value.
 
     Shapes (N' = N·C, K = k_h·k_w, L = H_out·W_out, P = (H + 2p_h)·(W + 2p_w)):
-        a: (N, C, H, W) → (N', 1, H + 2p_h, W + 2p_w) → cols: (N', K, L) → max over K → (N, C, H_out, W_out)
+        a: (N, C, H, W) → (N', 1, H + 2p_h, W + 2p_w) → cols: (N', K, L) → winner of each column (N', L)
+        → a_out = the padded input at the winners → (N, C, H_out, W_out)
 
     Which pixel wins matters for the gradient, so it is chosen as PyTorch's kernel chooses: scanning
     a window row by row from its first real pixel, taking a value when it is greater than the best
-    so far or NaN. Hence ties go to the *first* maximal pixel (``Tensor.max`` does the same), a NaN
-    wins and the *last* NaN of a window wins (``Tensor.max`` would give the first), and a window
-    whose real pixels are all −∞ is won by its first real pixel, never by a padding cell.
+    so far or NaN. Hence ties go to the *first* maximal pixel, a NaN wins and the *last* NaN of a
+    window wins, and a window whose real pixels are all −∞ is won by its first real pixel, never by
+    a padding cell. The output is read at the winner, so a tie of −0 and +0 gives the first one's sign.
 
     Backward: the max is locally the identity on each window's winner and constant in the rest,
     so grad_output goes to the winning pixel only, and a pixel that wins several overlapping windows
@@ -62,28 +63,39 @@ class MaxPool2d(Function):
     @staticmethod
     def forward(a, kernel, stride, padding):
         n, c, h, w = a.shape
-        cols, (h_out, w_out) = _windows(a, kernel, stride, padding, pad_value=float("-inf"))
-        out, offset = cols.max(dim=1)  # which of the k_h·k_w offsets (i, j) won, (N', L)
-        if padding[0] or padding[1]:  # all-−∞ windows: the first real pixel, not the padding before it
-            first_real = _first_real_offset((h_out, w_out), kernel, stride, padding, a.device)
-            offset = torch.where(out == float("-inf"), first_real, offset)
-        is_nan = torch.isnan(out)
-        if not concrete(out) or bool(is_nan.any()):  # the last NaN of a window, as PyTorch's kernel
-            k = kernel[0] * kernel[1]
-            last_nan = (k - 1) - torch.isnan(cols).flip(1).to(torch.uint8).argmax(dim=1)
-            offset = torch.where(is_nan, last_nan, offset)
-        # pixel index in the padded image = window start (p·s_h, q·s_w) + offset (i, j), flattened row-major
-        w_padded = w + 2 * padding[1]
+        (kh, kw), (ph, pw) = kernel, padding
+        w_padded = w + 2 * pw
+        padded = pad2d(a.reshape(n * c, 1, h, w), (pw, pw, ph, ph), value=float("-inf"))  # (N', 1, H_p, W_p)
+        cols = _im2col(padded, kernel, stride, (1, 1))  # (N', K, L)
+        h_out = conv_output_size(h, kh, stride[0], 2 * ph, 1)
+        w_out = conv_output_size(w, kw, stride[1], 2 * pw, 1)
+        # Window offset k = (i, j) lies d_k = i·W_p + j pixels after the window's start (p·s_h, q·s_w), and
+        # d_k grows with k; the winner is the first k whose value equals the window's maximum.
+        # Not Tensor.max(dim), whose indices come from a scalar loop: at LeNet-5's first pooling it took
+        # 560 µs where amax takes 30. Instead, with weights D − d_k (D = d_(K−1) + 1, all positive and
+        # decreasing in k), the largest weight among the cells equal to the maximum is D − d_first:
+        #     winner = start + D − amax_k[(cols_k == max) · (D − d_k)]
+        # a NaN window has no cell equal to its maximum (NaN ≠ NaN) and is mended below; then the value
+        # is read at the winner, so that ±0 and NaN come out as PyTorch's kernel gives them (amax's own
+        # choice among tied zeros is not the first). 560 → 330 µs for the forward's reduction there.
+        d = (torch.arange(kh, device=a.device) * w_padded).unsqueeze(1) + torch.arange(kw, device=a.device)
+        d = d.reshape(1, kh * kw, 1)
+        depth = (kh - 1) * w_padded + kw  # D
+        weight_dtype = torch.uint8 if depth <= 255 else torch.int32  # one byte a cell where the weights fit
         rows = torch.arange(h_out, device=a.device).unsqueeze(1) * stride[0]
         columns = torch.arange(w_out, device=a.device).unsqueeze(0) * stride[1]
-        start = (rows * w_padded + columns).reshape(1, h_out * w_out)
-        # offset = i·k_w + j lies i rows and j columns into the window: i·W_padded + j = offset + i·(W_padded − k_w)
-        # (arithmetic, not a lookup table indexed by offset: advanced indexing was 0.14 ms a call at LeNet-5's first pooling).
-        # The row i = offset // k_w is a shift when k_w is a power of two (LeNet-5's 2): int64 division does not
-        # vectorise here, the shift does; with the product folded into an in-place add, 158 → 74 µs at that pooling.
-        kw = kernel[1]
-        row = offset >> (kw.bit_length() - 1) if (kw & (kw - 1)) == 0 else torch.div(offset, kw, rounding_mode="floor")
-        winner = (start + offset).add_(row, alpha=w_padded - kw)
+        start = (rows * w_padded + columns).reshape(1, h_out * w_out)  # int64 (1, L)
+        maximum = cols.amax(dim=1, keepdim=True)
+        first = torch.mul(cols == maximum, (depth - d).to(weight_dtype)).amax(dim=1)  # D − d_first, (N', L)
+        winner = torch.sub(start + depth, first)  # int64: start + d_first
+        if ph or pw:  # all-−∞ windows: the first real pixel, not the padding before it
+            first_real = start + _first_real_offset((h_out, w_out), stride, padding, w_padded, a.device)
+            winner = torch.where(maximum.squeeze(1) == float("-inf"), first_real, winner)
+        is_nan = torch.isnan(maximum.squeeze(1))
+        if not concrete(a) or bool(is_nan.any()):  # a NaN wins, and the last NaN of a window (PyTorch's kernel)
+            last_nan = torch.mul(torch.isnan(cols), (d + 1).to(weight_dtype)).amax(dim=1)  # d_last + 1
+            winner = torch.where(is_nan, start + last_nan - 1, winner)
+        out = padded.reshape(n * c, (h + 2 * ph) * w_padded).gather(1, winner)
         return out.reshape(n, c, h_out, w_out), winner
 
     @staticmethod
