@@ -6,6 +6,7 @@ one-channel image, its windows become columns, and a pooled value is a reduction
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 
 import torch
@@ -28,11 +29,45 @@ def _windows(a: torch.Tensor, kernel, stride, padding, pad_value: float) -> tupl
     return cols, (h_out, w_out)
 
 
-def _first_real_offset(out_size, stride, padding, row_length, device) -> torch.Tensor:
+def _first_real_offset(out_size, stride, padding, row_length) -> torch.Tensor:
     """For each window, the offset i·row_length + j from its start of its first pixel that is not padding, (L,)."""
-    rows = (padding[0] - torch.arange(out_size[0], device=device) * stride[0]).clamp_min(0)
-    columns = (padding[1] - torch.arange(out_size[1], device=device) * stride[1]).clamp_min(0)
+    rows = (padding[0] - torch.arange(out_size[0]) * stride[0]).clamp_min(0)
+    columns = (padding[1] - torch.arange(out_size[1]) * stride[1]).clamp_min(0)
     return (rows.unsqueeze(1) * row_length + columns).reshape(-1)
+
+
+def _winner_tables(h: int, w: int, kernel, stride, padding, device: torch.device):
+    r"""MaxPool2d's per-shape constants, made once (their dozen small ops were a third of the forward's
+    Python time at LeNet-5's sizes); made afresh while torch.compile traces (Dynamo does not trace a cache). With W_p = W + 2p_w, window offset k = (i, j) lies d_k = i·W_p + j
+    pixels after its window's start (p·s_h, q·s_w); D = d_(K−1) + 1. Returns
+        start + D (1, L) int64; weight D − d_k (1, K, 1), decreasing in k; nan_weight 1 + d_k, increasing
+        in k (uint8 where D ≤ 255, else int32); and, with padding, each window's first real pixel (1, L),
+        else None.
+    Made as normal CPU tensors whatever the caller's mode (they are cached), then moved to ``device``.
+    """
+    if torch.compiler.is_compiling():
+        return _make_winner_tables(h, w, kernel, stride, padding, device)
+    with torch.inference_mode(False):
+        return _cached_winner_tables(h, w, kernel, stride, padding, device)
+
+
+def _make_winner_tables(h: int, w: int, kernel, stride, padding, device: torch.device):
+    (kh, kw), (ph, pw) = kernel, padding
+    w_padded = w + 2 * pw
+    h_out = conv_output_size(h, kh, stride[0], 2 * ph, 1)
+    w_out = conv_output_size(w, kw, stride[1], 2 * pw, 1)
+    depth = (kh - 1) * w_padded + kw
+    small = torch.uint8 if depth <= 255 else torch.int32  # one byte a cell where the weights fit
+    d = ((torch.arange(kh) * w_padded).unsqueeze(1) + torch.arange(kw)).reshape(1, kh * kw, 1)
+    rows = torch.arange(h_out).unsqueeze(1) * stride[0]
+    columns = torch.arange(w_out).unsqueeze(0) * stride[1]
+    start = (rows * w_padded + columns).reshape(1, h_out * w_out)
+    first_real = start + _first_real_offset((h_out, w_out), stride, padding, w_padded) if ph or pw else None
+    tables = (start + depth, (depth - d).to(small), (d + 1).to(small), first_real)
+    return tuple(t if t is None else t.to(device) for t in tables)
+
+
+_cached_winner_tables = functools.lru_cache(maxsize=64)(_make_winner_tables)
 
 
 class MaxPool2d(Function):
@@ -69,32 +104,24 @@ class MaxPool2d(Function):
         cols = _im2col(padded, kernel, stride, (1, 1))  # (N', K, L)
         h_out = conv_output_size(h, kh, stride[0], 2 * ph, 1)
         w_out = conv_output_size(w, kw, stride[1], 2 * pw, 1)
-        # Window offset k = (i, j) lies d_k = i·W_p + j pixels after the window's start (p·s_h, q·s_w), and
-        # d_k grows with k; the winner is the first k whose value equals the window's maximum.
-        # Not Tensor.max(dim), whose indices come from a scalar loop: at LeNet-5's first pooling it took
-        # 560 µs where amax takes 30. Instead, with weights D − d_k (D = d_(K−1) + 1, all positive and
-        # decreasing in k), the largest weight among the cells equal to the maximum is D − d_first:
+        # The winner is the first k whose value equals the window's maximum. Not Tensor.max(dim), whose
+        # indices come from a scalar loop: at LeNet-5's first pooling it took 560 µs where amax takes 30.
+        # Instead, with weights D − d_k (positive and decreasing in k; see _winner_tables), the largest
+        # weight among the cells equal to the maximum is D − d_first:
         #     winner = start + D − amax_k[(cols_k == max) · (D − d_k)]
-        # a NaN window has no cell equal to its maximum (NaN ≠ NaN) and is mended below; then the value
-        # is read at the winner, so that ±0 and NaN come out as PyTorch's kernel gives them (amax's own
-        # choice among tied zeros is not the first). 560 → 330 µs for the forward's reduction there.
-        d = (torch.arange(kh, device=a.device) * w_padded).unsqueeze(1) + torch.arange(kw, device=a.device)
-        d = d.reshape(1, kh * kw, 1)
-        depth = (kh - 1) * w_padded + kw  # D
-        weight_dtype = torch.uint8 if depth <= 255 else torch.int32  # one byte a cell where the weights fit
-        rows = torch.arange(h_out, device=a.device).unsqueeze(1) * stride[0]
-        columns = torch.arange(w_out, device=a.device).unsqueeze(0) * stride[1]
-        start = (rows * w_padded + columns).reshape(1, h_out * w_out)  # int64 (1, L)
+        # A NaN window has no cell equal to its maximum (NaN ≠ NaN) and is mended below. Then the value is
+        # read at the winner, so that ±0 and NaN come out as PyTorch's kernel gives them (amax's own choice
+        # among tied zeros need not be the first). 560 → 330 µs for the forward's reduction there.
+        start, weight, nan_weight, first_real = _winner_tables(h, w, kernel, stride, padding, a.device)
         maximum = cols.amax(dim=1, keepdim=True)
-        first = torch.mul(cols == maximum, (depth - d).to(weight_dtype)).amax(dim=1)  # D − d_first, (N', L)
-        winner = torch.sub(start + depth, first)  # int64: start + d_first
-        if ph or pw:  # all-−∞ windows: the first real pixel, not the padding before it
-            first_real = start + _first_real_offset((h_out, w_out), stride, padding, w_padded, a.device)
+        first = torch.mul(cols == maximum, weight).amax(dim=1)  # D − d_first, (N', L)
+        winner = torch.sub(start, first)  # int64: (start + D) − (D − d_first)
+        if first_real is not None:  # all-−∞ windows: the first real pixel, not the padding before it
             winner = torch.where(maximum.squeeze(1) == float("-inf"), first_real, winner)
         is_nan = torch.isnan(maximum.squeeze(1))
         if not concrete(a) or bool(is_nan.any()):  # a NaN wins, and the last NaN of a window (PyTorch's kernel)
-            last_nan = torch.mul(torch.isnan(cols), (d + 1).to(weight_dtype)).amax(dim=1)  # d_last + 1
-            winner = torch.where(is_nan, start + last_nan - 1, winner)
+            last_nan = torch.mul(torch.isnan(cols), nan_weight).amax(dim=1)  # d_last + 1
+            winner = torch.where(is_nan, torch.add(start, last_nan).sub_(kh * w_padded - w_padded + kw + 1), winner)
         out = padded.reshape(n * c, (h + 2 * ph) * w_padded).gather(1, winner)
         return out.reshape(n, c, h_out, w_out), winner
 
