@@ -70,6 +70,12 @@ def _make_winner_tables(h: int, w: int, kernel, stride, padding, device: torch.d
 _cached_winner_tables = functools.lru_cache(maxsize=64)(_make_winner_tables)
 
 
+def _as(dtype: torch.dtype, mask: torch.Tensor) -> torch.Tensor:
+    """A bool mask as 0/1 of ``dtype``: for uint8 a view of its bytes. (A bool times a uint8 tensor would first
+    be cast into a fresh uint8 copy; that copy was one of a LeNet-5 step's 21.)"""
+    return mask.view(torch.uint8) if dtype == torch.uint8 else mask.to(dtype)
+
+
 class MaxPool2d(Function):
     r"""a_out = max over each window of a; the input is padded with −∞ so padding never wins a value.
 
@@ -114,13 +120,13 @@ class MaxPool2d(Function):
         # among tied zeros need not be the first). 560 → 330 µs for the forward's reduction there.
         start, weight, nan_weight, first_real = _winner_tables(h, w, kernel, stride, padding, a.device)
         maximum = cols.amax(dim=1, keepdim=True)
-        first = torch.mul(cols == maximum, weight).amax(dim=1)  # D − d_first, (N', L)
+        first = torch.mul(_as(weight.dtype, cols == maximum), weight).amax(dim=1)  # D − d_first, (N', L)
         winner = torch.sub(start, first)  # int64: (start + D) − (D − d_first)
         if first_real is not None:  # all-−∞ windows: the first real pixel, not the padding before it
             winner = torch.where(maximum.squeeze(1) == float("-inf"), first_real, winner)
         is_nan = torch.isnan(maximum.squeeze(1))
         if not concrete(a) or bool(is_nan.any()):  # a NaN wins, and the last NaN of a window (PyTorch's kernel)
-            last_nan = torch.mul(torch.isnan(cols), nan_weight).amax(dim=1)  # d_last + 1
+            last_nan = torch.mul(_as(weight.dtype, torch.isnan(cols)), nan_weight).amax(dim=1)  # d_last + 1
             winner = torch.where(is_nan, torch.add(start, last_nan).sub_(kh * w_padded - w_padded + kw + 1), winner)
         out = padded.reshape(n * c, (h + 2 * ph) * w_padded).gather(1, winner)
         return out.reshape(n, c, h_out, w_out), winner
