@@ -84,6 +84,16 @@ TRAIN_CASES = [
     (["data.test_size=-1000"], r"data.test_size=-1000 is not allowed: expected an integer in \[1, 1797\)"),
     (["data.test_size=0"], r"data.test_size=0 is not allowed"),
     (["experiment=perceptron_blobs", "model.lr=-1"], r"model.lr=-1 is not allowed: expected a finite number > 0"),
+    # the perceptron learns by its rule with η = optimizer.lr: another optimiser, an SGD option or a scheduler would be ignored
+    (["model=perceptron", "data=blobs", "optimizer=adam", "trainer.max_epochs=1"],
+     r"optimizer \(torch.optim.Adam\) cannot be used with model=perceptron: the perceptron learns by the perceptron rule .* so it "
+     r"would be ignored\. Use optimizer=sgd \(model=perceptron's default\) and set η with optimizer.lr"),
+    (["experiment=perceptron_blobs", "optimizer=adam", "trainer.max_epochs=1"], r"optimizer \(torch.optim.Adam\) cannot be used with model=perceptron"),
+    (["model=perceptron", "data=blobs", "scheduler=cosine", "trainer.max_epochs=1"],
+     r"scheduler \(torch.optim.lr_scheduler.CosineAnnealingLR\) cannot be used with model=perceptron: .* so the scheduler would be "
+     r"ignored\. Leave it out \(scheduler=none\)"),
+    (["experiment=perceptron_blobs", "optimizer.momentum=0.9", "trainer.max_epochs=1"],
+     r"optimizer.momentum=0.9 cannot be used with model=perceptron: .*it reads optimizer.lr alone, so optimizer.momentum would be ignored"),
     (["data.std=abc"], r"data.std='abc' is not allowed: expected a finite number > 0"),
     (["data.mean=abc"], r"data.mean='abc' is not allowed: expected a finite number"),
     (["data.on_device=maybe"], r"data.on_device='maybe' is not allowed: expected true or false"),

@@ -142,6 +142,18 @@ def test_perceptron_separates_blobs_and_fails_on_xor(tmp_path):
     assert xor["train/acc_epoch"] < 0.8 and xor["test/acc"] < 0.8
 
 
+def test_model_perceptron_chooses_sgd_whose_lr_is_its_eta(tmp_path):
+    """model=perceptron selects optimizer=sgd (train.yaml's default, adam, would be ignored by the rule): η is
+    optimizer=sgd's lr unless set; the perceptron experiments keep theirs; a model that uses an optimiser keeps adam."""
+    cfg = compose_train(["model=perceptron", "data=blobs"], tmp_path)
+    assert cfg.optimizer._target_ == "torch.optim.SGD" and cfg.model.lr == cfg.optimizer.lr == 0.1
+    assert compose_train(["model=perceptron", "data=blobs", "optimizer.lr=0.5"], tmp_path).model.lr == 0.5
+    for experiment in ("perceptron_blobs", "perceptron_xor"):
+        cfg = compose_train([f"experiment={experiment}"], tmp_path)
+        assert cfg.optimizer._target_ == "torch.optim.SGD" and cfg.model.lr == 1.0 and cfg.scheduler is None
+    assert compose_train(["model=mlp"], tmp_path).optimizer._target_ == "torch.optim.Adam"
+
+
 def test_mlp_solves_xor(tmp_path):
     assert run(["experiment=mlp_xor"], tmp_path)["metrics"]["test/acc"] >= 0.97
 

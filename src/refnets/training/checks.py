@@ -138,6 +138,8 @@ def check_config(cfg: DictConfig) -> None:
     _check_val_size(cfg)
     _check_monitor_modes(cfg)
     check_optimization(cfg)
+    if "split" not in cfg:  # refnets-eval builds neither optimiser nor scheduler
+        _check_perceptron_optimization(cfg)
 
 
 def _check_keys(cfg: DictConfig) -> None:
@@ -214,6 +216,32 @@ def check_optimization(cfg: DictConfig) -> None:
             f"scheduler ({scheduler_cfg._target_}): {describe(err)} (stepping it through trainer.max_epochs={epochs} epochs "
             f"on a stand-in parameter)"
         ) from None
+
+
+# the optimizer keys the perceptron rule reads (lr is its η, through model.lr) or that say what the optimizer is
+PERCEPTRON_OPTIMIZER_KEYS = ("_target_", "_partial_", "lr")
+
+
+def _check_perceptron_optimization(cfg: DictConfig) -> None:
+    """The perceptron (refnets.training.PerceptronClassifier) learns by the perceptron rule with η = model.lr
+    (optimizer.lr), not by an optimiser: another optimizer than SGD, an SGD option such as momentum, or a
+    scheduler would be ignored without a word, so they are refused (model=perceptron chooses optimizer=sgd)."""
+    if not str(OmegaConf.select(cfg, "model._target_", default="")).endswith("PerceptronClassifier"):
+        return
+    rule = "the perceptron learns by the perceptron rule w ← w + η(y − ŷ)x with a constant η = model.lr (optimizer.lr), not by an optimiser"
+    scheduler = cfg.get("scheduler")
+    if scheduler is not None and "_target_" in scheduler:
+        raise ConfigError(f"scheduler ({scheduler._target_}) cannot be used with model=perceptron: {rule}, so the scheduler "
+                          f"would be ignored. Leave it out (scheduler=none)")
+    optimizer = cfg.optimizer
+    if optimizer._target_ != "torch.optim.SGD":
+        raise ConfigError(f"optimizer ({optimizer._target_}) cannot be used with model=perceptron: {rule}, so it would be "
+                          f"ignored. Use optimizer=sgd (model=perceptron's default) and set η with optimizer.lr")
+    ignored = [key for key in optimizer if key not in PERCEPTRON_OPTIMIZER_KEYS and optimizer[key]]
+    if ignored:
+        raise ConfigError(f"optimizer.{ignored[0]}={optimizer[ignored[0]]!r} cannot be used with model=perceptron: {rule}; "
+                          f"of the optimizer it reads optimizer.lr alone, so optimizer.{ignored[0]} would be ignored. Leave it "
+                          f"at optimizer=sgd's default")
 
 
 def describe(err: BaseException) -> str:
