@@ -68,6 +68,9 @@ TRAIN_CASES = [
     # a mode that does not fit the metric keeps the worst model / stops while the metric improves
     (["callbacks.model_checkpoint.monitor=val/loss"], r"callbacks.model_checkpoint.mode='max' does not fit callbacks.model_checkpoint.monitor='val/loss': a loss is minimised, so it would keep the worst model: add callbacks.model_checkpoint.mode=min"),
     (["callbacks=early_stopping", "callbacks.early_stopping.monitor=val/acc"], r"callbacks.early_stopping.mode='min' does not fit callbacks.early_stopping.monitor='val/acc': an accuracy is maximised.*add callbacks.early_stopping.mode=max"),
+    (["callbacks=early_stopping", "callbacks.early_stopping.patience=-1", "trainer.max_epochs=1"],
+     r"callbacks.early_stopping.patience=-1 is not allowed: expected an integer ≥ 0: the validation checks without improvement"),
+    (["callbacks=early_stopping", "callbacks.early_stopping.patience=2.5", "trainer.max_epochs=1"], r"callbacks.early_stopping.patience=2.5 is not allowed"),
     (["callbacks.model_checkpoint.mode=maximum"], r"callbacks.model_checkpoint.mode='maximum' is not allowed: expected min or max"),
     # values that Lightning or torch would only trip over inside the run (after an epoch, or in configure_optimizers)
     (["experiment=mlp_xor", "+optimizer.lrr=0.1"], r"optimizer \(torch.optim.SGD\): TypeError: .*unexpected keyword argument 'lrr'"),

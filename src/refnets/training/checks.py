@@ -103,6 +103,8 @@ RULES: list[tuple[str, Callable[[Any], bool], str]] = [
     ("callbacks.early_stopping.monitor", lambda v: v in MONITORED, f"one of {', '.join(MONITORED)}"),
     ("callbacks.model_checkpoint.mode", lambda v: v in ("min", "max"), "min or max"),
     ("callbacks.early_stopping.mode", lambda v: v in ("min", "max"), "min or max"),
+    ("callbacks.early_stopping.patience", lambda v: _is_int(v) and v >= 0,
+     "an integer ≥ 0: the validation checks without improvement after which training stops"),
 ]
 
 
