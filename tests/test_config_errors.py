@@ -74,7 +74,16 @@ TRAIN_CASES = [
     (["callbacks.model_checkpoint.mode=maximum"], r"callbacks.model_checkpoint.mode='maximum' is not allowed: expected min or max"),
     # values that Lightning or torch would only trip over inside the run (after an epoch, or in configure_optimizers)
     (["experiment=mlp_xor", "+optimizer.lrr=0.1"], r"optimizer \(torch.optim.SGD\): TypeError: .*unexpected keyword argument 'lrr'"),
-    (["experiment=mlp_xor", "optimizer.momentum=-1"], r"optimizer \(torch.optim.SGD\): ValueError: Invalid momentum value: -1"),
+    # the optimizers' own keys, named with the value received (torch's "'<' not supported between instances of 'str'
+    # and 'float'" named none)
+    (["experiment=mlp_xor", "optimizer.momentum=-1"], r"optimizer.momentum=-1 is not allowed: expected a finite number ≥ 0"),
+    (["experiment=mlp_xor", "optimizer.momentum=abc"], r"optimizer.momentum='abc' is not allowed: expected a finite number ≥ 0 \(SGD's momentum factor"),
+    (["experiment=mlp_xor", "optimizer.weight_decay=abc"], r"optimizer.weight_decay='abc' is not allowed: expected a finite number ≥ 0"),
+    (["optimizer.weight_decay=-1"], r"optimizer.weight_decay=-1 is not allowed: expected a finite number ≥ 0"),
+    (["+optimizer.betas=[0.9,abc]"], r"optimizer.betas=\[0.9, 'abc'\] is not allowed: expected two numbers in \[0, 1\) \(Adam's decay rates"),
+    (["+optimizer.betas=0.9"], r"optimizer.betas=0.9 is not allowed: expected two numbers in \[0, 1\)"),
+    (["+optimizer.eps=abc"], r"optimizer.eps='abc' is not allowed: expected a finite number ≥ 0"),
+    (["experiment=mlp_xor", "+optimizer.nesterov=abc"], r"optimizer.nesterov='abc' is not allowed: expected true or false"),
     (["experiment=mlp_xor", "scheduler=step", "scheduler.step_size=0"], r"scheduler \(torch.optim.lr_scheduler.StepLR\): ZeroDivisionError"),
     (["experiment=mlp_xor", "trainer.max_epochs=3", "scheduler=step", "scheduler.step_size=1", "scheduler.gamma=abc"],
      r"scheduler \(torch.optim.lr_scheduler.StepLR\): TypeError: .* \(stepping it through trainer.max_epochs=3 epochs"),

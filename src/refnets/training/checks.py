@@ -20,7 +20,7 @@ import torch
 from hydra.core.hydra_config import HydraConfig
 from hydra.errors import InstantiationException
 from hydra.utils import instantiate
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, ListConfig, OmegaConf
 
 # N_DIGITS: the digits' size, from which their training samples (before the validation split) follow from the
 # config (data.test_size); the 2-D sets' is data.n_train, and MNISTDataModule's datasets are checked when loaded
@@ -69,6 +69,15 @@ def _fraction_or_count(v: Any, zero: bool) -> bool:
 # run without an optimizer) is not checked
 RULES: list[tuple[str, Callable[[Any], bool], str]] = [
     ("optimizer.lr", lambda v: _is_number(v) and v > 0, "a finite number > 0 (the learning rate; e.g. optimizer.lr=0.1)"),
+    # the optimizers' other numbers (torch.optim.SGD's, Adam's): a wrong type ended in torch's "'<' not supported
+    # between instances of 'str' and 'float'", which names no key
+    ("optimizer.momentum", lambda v: _is_number(v) and v >= 0, "a finite number ≥ 0 (SGD's momentum factor; e.g. optimizer.momentum=0.9)"),
+    ("optimizer.weight_decay", lambda v: _is_number(v) and v >= 0, "a finite number ≥ 0 (the L2 penalty's factor; 0: none)"),
+    ("optimizer.dampening", _is_number, "a finite number (SGD's dampening of the momentum)"),
+    ("optimizer.nesterov", lambda v: isinstance(v, bool), "true or false"),
+    ("optimizer.betas", lambda v: isinstance(v, (list, tuple, ListConfig)) and len(v) == 2 and all(_is_number(b) and 0 <= b < 1 for b in v),
+     "two numbers in [0, 1) (Adam's decay rates; e.g. optimizer.betas=[0.9,0.999])"),
+    ("optimizer.eps", lambda v: _is_number(v) and v >= 0, "a finite number ≥ 0 (added to Adam's denominator)"),
     ("data.batch_size", lambda v: _is_int(v) and v >= 1, "an integer ≥ 1"),
     ("data.eval_batch_size", lambda v: _is_int(v) and v >= 1, "an integer ≥ 1"),
     ("data.val_size", lambda v: _is_int(v) and v >= 1, "an integer ≥ 1: the number of training samples held out for validation"),
