@@ -386,3 +386,20 @@ def test_lightning_load_from_checkpoint_rebuilds_the_net_from_the_saved_config(m
     hparams = mlp_checkpoint.parent / "hparams.yaml"
     hparams.write_text("loss: quadratic\n")
     assert Classifier.load_from_checkpoint(mlp_checkpoint, hparams_file=str(hparams)).hparams.loss == "quadratic"
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message shown on machines without CUDA")
+@pytest.mark.parametrize("map_location", ["cuda", "cuda:1", torch.device("cuda", 0), {"cpu": "cuda"}], ids=["cuda", "cuda:1", "device", "dict"])
+@pytest.mark.parametrize("positional", [False, True], ids=["keyword", "positional"])
+def test_load_from_checkpoint_onto_cuda_without_cuda_fails_clearly(mlp_checkpoint, map_location, positional):
+    """``Classifier.load_from_checkpoint(path, map_location="cuda")`` on a machine without CUDA ended in torch's
+    RuntimeError from inside its unpickler ("Attempting to deserialize object on a CUDA device …"); now a ConfigError
+    names map_location, what it asked for and what to pass. map_location="cpu" loads."""
+    from refnets.training import Classifier
+    from refnets.training.checks import ConfigError
+
+    args, kwargs = ((map_location,), {}) if positional else ((), {"map_location": map_location})
+    with pytest.raises(ConfigError, match=rf"map_location={re.escape(repr(map_location))} puts the checkpoint's weights on cuda(:\d)?, "
+                                          r"but torch.cuda.is_available\(\) is False on this machine \(torch .*\): pass map_location='cpu'"):
+        Classifier.load_from_checkpoint(mlp_checkpoint, *args, **kwargs)
+    assert Classifier.load_from_checkpoint(mlp_checkpoint, map_location="cpu").device.type == "cpu"

@@ -332,6 +332,26 @@ def check_accelerator(trainer_cfg: DictConfig) -> None:
         )
 
 
+def check_map_location(map_location: Any) -> None:
+    """A ``map_location`` (of ``Classifier.load_from_checkpoint``) that puts the weights on a CUDA device this machine
+    does not have stops here, naming it and what to pass, rather than in torch's RuntimeError from inside its unpickler.
+    A function, or a value torch.device does not take, is left to torch."""
+    for target in map_location.values() if isinstance(map_location, dict) else [map_location]:
+        if target is None or callable(target):
+            continue
+        try:
+            device = torch.device(target)
+        except (RuntimeError, TypeError, ValueError):
+            continue
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if device.type != "cuda" or (count and (device.index or 0) < count):
+            continue
+        there = (f"this machine has {count} CUDA device{'s' if count != 1 else ''}" if count else
+                 f"torch.cuda.is_available() is False on this machine (torch {torch.__version__}, built with {torch.version.cuda or 'no CUDA'})")
+        raise ConfigError(f"map_location={map_location!r} puts the checkpoint's weights on {device}, but {there}: pass "
+                          f"map_location='cpu' (or leave it out: the weights load on the CPU), and move the model with .to(…) where a GPU is")
+
+
 def check_model_fits_data(model: L.LightningModule, datamodule: L.LightningDataModule) -> None:
     """Catch a model/data mismatch before training starts, naming both sides and what to override."""
     net = model.net

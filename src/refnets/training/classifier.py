@@ -15,7 +15,7 @@ from torchmetrics import MeanMetric
 from torchmetrics.classification import MulticlassAccuracy
 
 from ..nn import loss_function
-from .checks import checked_net_from_checkpoint
+from .checks import check_map_location, checked_net_from_checkpoint
 
 STAGES = ("train", "val", "test")
 
@@ -65,6 +65,7 @@ class Classifier(L.LightningModule):
         Lightning alone would call ``Classifier()`` without one. ``net=`` passes another (e.g. the same
         architecture on the other op set); its weights' names and shapes are checked against the checkpoint's first.
         """
+        check_map_location(kwargs["map_location"] if "map_location" in kwargs else args[0] if args else None)
         if hasattr(checkpoint_path, "read"):  # an open file: read once, for the config here and for Lightning
             checkpoint_path = io.BytesIO(checkpoint_path.read())
         kwargs["net"] = checked_net_from_checkpoint(checkpoint_path, kwargs.get("net"))
