@@ -403,3 +403,21 @@ def test_load_from_checkpoint_onto_cuda_without_cuda_fails_clearly(mlp_checkpoin
                                           r"but torch.cuda.is_available\(\) is False on this machine \(torch .*\): pass map_location='cpu'"):
         Classifier.load_from_checkpoint(mlp_checkpoint, *args, **kwargs)
     assert Classifier.load_from_checkpoint(mlp_checkpoint, map_location="cpu").device.type == "cpu"
+
+
+def test_load_from_checkpoint_takes_lightnings_arguments_by_position_as_by_keyword(mlp_checkpoint, tmp_path):
+    """Lightning's signature is load_from_checkpoint(checkpoint_path, map_location=None, hparams_file=None, strict=None,
+    …): ``(path, None, hparams_file)`` ended in omegaconf's "Value 'MLP' is not a supported primitive type" (the file's
+    DictConfig cannot hold the net), where ``hparams_file=`` loaded. Both forms now load the same model."""
+    from refnets.training import Classifier
+
+    hparams = tmp_path / "hparams.yaml"
+    hparams.write_text("loss: quadratic\n")
+    by_keyword = Classifier.load_from_checkpoint(mlp_checkpoint, map_location="cpu", hparams_file=str(hparams), strict=True)
+    for args in ((None, str(hparams)), ("cpu", hparams, True)):
+        by_position = Classifier.load_from_checkpoint(mlp_checkpoint, *args)
+        assert by_position.hparams.loss == by_keyword.hparams.loss == "quadratic"
+        assert by_position.state_dict().keys() == by_keyword.state_dict().keys()
+        assert all(torch.equal(by_position.state_dict()[k], v) for k, v in by_keyword.state_dict().items())
+    with pytest.raises(TypeError, match=r"got multiple values for argument 'hparams_file'"):
+        Classifier.load_from_checkpoint(mlp_checkpoint, None, str(hparams), hparams_file=str(hparams))

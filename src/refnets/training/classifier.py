@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import io
 import os
 from collections.abc import Callable
@@ -18,6 +19,12 @@ from ..nn import loss_function
 from .checks import check_map_location, checked_net_from_checkpoint
 
 STAGES = ("train", "val", "test")
+# the arguments Lightning's load_from_checkpoint takes by position after checkpoint_path (map_location, hparams_file,
+# strict, and weights_only on Lightning ≥ 2.5), in its order
+_LOAD_ARGUMENTS = tuple(
+    name for name, p in inspect.signature(L.LightningModule.load_from_checkpoint).parameters.items()
+    if p.kind is p.POSITIONAL_OR_KEYWORD and name not in ("cls", "checkpoint_path")
+)
 
 
 class Classifier(L.LightningModule):
@@ -65,16 +72,25 @@ class Classifier(L.LightningModule):
         Lightning alone would call ``Classifier()`` without one. ``net=`` passes another (e.g. the same
         architecture on the other op set); its weights' names and shapes are checked against the checkpoint's first.
         """
-        check_map_location(kwargs["map_location"] if "map_location" in kwargs else args[0] if args else None)
+        # Lightning's own arguments after checkpoint_path (map_location, hparams_file, strict, …) by name, so that
+        # positional ones are handled as the keywords are (hparams_file above all: see below)
+        if len(args) > len(_LOAD_ARGUMENTS):
+            raise TypeError(f"load_from_checkpoint() takes checkpoint_path and at most {len(_LOAD_ARGUMENTS)} more positional "
+                            f"arguments ({', '.join(_LOAD_ARGUMENTS)}), but {len(args)} were given")
+        for name, value in zip(_LOAD_ARGUMENTS, args):
+            if name in kwargs:
+                raise TypeError(f"load_from_checkpoint() got multiple values for argument {name!r}")
+            kwargs[name] = value
+        check_map_location(kwargs.get("map_location"))
         if hasattr(checkpoint_path, "read"):  # an open file: read once, for the config here and for Lightning
             checkpoint_path = io.BytesIO(checkpoint_path.read())
         kwargs["net"] = checked_net_from_checkpoint(checkpoint_path, kwargs.get("net"))
         if isinstance(checkpoint_path, io.BytesIO):
             checkpoint_path.seek(0)
-        hparams_file = kwargs.pop("hparams_file", None) if len(args) < 2 else None
+        hparams_file = kwargs.pop("hparams_file", None)
         if hparams_file is not None:  # Lightning would merge the net into the file's DictConfig, which cannot hold a module
             kwargs = {**(OmegaConf.to_container(OmegaConf.load(hparams_file)) or {}), **kwargs}
-        return super().load_from_checkpoint(checkpoint_path, *args, **kwargs)
+        return super().load_from_checkpoint(checkpoint_path, **kwargs)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x)
