@@ -250,6 +250,24 @@ def test_a_log_dir_that_cannot_be_made_is_named(cli, module, multirun, mlp_check
     assert blocker.read_text() == "not a folder\n"
 
 
+@pytest.mark.parametrize("module", ["train", "eval"])
+@pytest.mark.parametrize("multirun", [False, True], ids=["run", "multirun"])
+def test_a_log_dir_under_the_home_folder_is_expanded(cli, module, multirun, mlp_checkpoint, tmp_path, monkeypatch):
+    """paths.log_dir='~/x' (quoted, as Hydra's grammar needs a ~ to be; or REFNETS_LOG_DIR=~/x) is under the home folder,
+    as paths.data_dir's ~ is: the run folder was made in a folder literally named '~' in the current one."""
+    home = tmp_path / "home"
+    home.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    args = [*(["-m", "seed=1"] if multirun else []), "paths.log_dir='~/x'"]
+    args += [f"ckpt_path={mlp_checkpoint}"] if module == "eval" else ["experiment=mlp_xor", "trainer.max_epochs=1", "test=false", *QUIET]
+    result = cli(module, args)
+    assert result.returncode == 0, result.output[-2000:]
+    assert not (tmp_path / "~").exists()
+    folders = {"train": "runs", "eval": "evals"} if not multirun else {"train": "multiruns", "eval": "evals"}
+    written = list((home / "x" / "mlp_xor" / folders[module]).glob("**/metrics.json"))
+    assert len(written) == 1, sorted(str(p.relative_to(tmp_path)) for p in tmp_path.glob("**/metrics.json"))
+
+
 def test_a_top_level_key_read_through_an_interpolation_is_accepted(cli, tmp_path):
     """+lr=0.3 optimizer.lr=${lr}: the new key is read, so it is not refused as one nothing reads; nor is +name=…
     read by hydra.run.dir; and a task_name=${hydra:…} resolves in the folder check as in the run (no warning)."""
@@ -283,7 +301,7 @@ def test_a_multirun_folder_made_from_a_jobs_hydra_value_is_refused_clearly(cli, 
     what to do; exit 2, no job run. (A single run resolves the same task_name: see the test above.)"""
     result = cli("train", ["-m", f"task_name={task_name}", "seed=1,2", "trainer.max_epochs=1", *QUIET])
     assert result.returncode == 2, result.output[-2000:]
-    assert re.search(r"hydra.sweep.dir=\$\{paths.log_dir\}/\$\{task_name\}/multiruns/\S+: uses \$\{hydra:…\} \(here or through a value it reads, "
+    assert re.search(r"hydra.sweep.dir=\$\{refnets.expanduser:\$\{paths.log_dir\}\}/\$\{task_name\}/multiruns/\S+: uses \$\{hydra:…\} \(here or through a value it reads, "
                      r"such as task_name\), which Hydra cannot resolve there: a multirun's folder is made once, before its jobs\. "
                      r"Give it a plain value \(e.g. task_name=my_sweep\); a value per job belongs in hydra.sweep.subdir", result.output), result.output[-2000:]
     assert "Traceback" not in result.output and not list(tmp_path.glob("logs/**/metrics.json"))
