@@ -142,6 +142,26 @@ def test_eval_runs_in_one_process_and_writes_no_checkpoint_whatever_the_trainer_
     assert metrics[0] == metrics[1] == metrics[2]
 
 
+@pytest.mark.parametrize("callbacks", ["eval", "default"])
+def test_eval_logs_its_metrics_to_the_logger_asked_for(cli, callbacks, tmp_path):
+    """`refnets-eval ckpt_path=… logger=tensorboard` wrote no event file: the logger was composed and then ignored.
+    The metrics are logged under the evaluation's own run folder (the training run's logger is still not taken), and
+    with logger=none (eval.yaml's default) nothing is."""
+    trained = cli("train", ["experiment=mlp_xor", "trainer.max_epochs=1", "test=false", "logger=csv", *QUIET])
+    ckpt = _run_folder(trained, tmp_path) / "checkpoints" / "last.ckpt"
+    logged = cli("eval", [f"ckpt_path={ckpt}", "logger=tensorboard", f"callbacks={callbacks}"])
+    assert logged.returncode == 0, logged.output[-2000:]
+    written = Path(next(line for line in logged.stdout.splitlines() if line.strip().startswith("metrics ")).split(None, 1)[1])
+    summary = json.loads(written.read_text())
+    scalars = _scalars(written.parent / "tensorboard")
+    assert {tag: values[-1][1] for tag, values in scalars.items() if tag.startswith("test/")} == pytest.approx(summary["metrics"])
+    assert [Path(d) for d in summary["log_dirs"]] == [written.parent / "tensorboard"]
+    assert f"logs                   {written.parent / 'tensorboard'}" in logged.stdout
+    plain = cli("eval", [f"ckpt_path={ckpt}"])  # logger=none; and the training run's logger=csv is not taken
+    written = Path(next(line for line in plain.stdout.splitlines() if line.strip().startswith("metrics ")).split(None, 1)[1])
+    assert plain.returncode == 0 and json.loads(written.read_text())["log_dirs"] == [] and not (written.parent / "tensorboard").exists() and not (written.parent / "csv").exists()
+
+
 def test_eval_overrides_still_apply_and_are_reported(cli, tmp_path):
     trained = cli("train", ["experiment=mlp_moons", "trainer.max_epochs=2", "test=false", *QUIET])
     ckpt = json.loads((_run_folder(trained, tmp_path) / "metrics.json").read_text())["last_checkpoint"]

@@ -51,7 +51,8 @@ them. Any override given here wins, and the summary names what it changed from t
   refnets-eval ckpt_path=… ops=builtin                the same weights through PyTorch's built-in ops
   refnets-eval ckpt_path=… paths.data_dir=/data       another copy of the data
 
-It prints the metrics and writes metrics.json in a run folder of its own (logs/<task>/evals/<time>).
+It prints the metrics and writes metrics.json in a run folder of its own (logs/<task>/evals/<time>), and with
+logger=tensorboard (or csv) logs them there too.
 
 config groups (GROUP=OPTION, as for refnets-train):
 {groups}
@@ -152,8 +153,9 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
         logging.getLogger("refnets.eval").info(
             "evaluating in one process (devices=1, strategy=auto, num_nodes=1) rather than %s: a split sharded over "
             "processes is padded with repeated samples", ", ".join(f"trainer.{k}={v}" for k, v in given.items()))
-    # no checkpointing: an evaluation writes metrics.json only
-    datamodule, model, trainer, _ = build(cfg, loggers=False, resume=False, enable_checkpointing=False, **one)
+    # no checkpointing: an evaluation writes metrics.json, and its metrics to the loggers asked for here (logger=…, in
+    # its own run folder; none by default, and the training run's are not taken: see NOT_TAKEN)
+    datamodule, model, trainer, loggers = build(cfg, resume=False, enable_checkpointing=False, **one)
     # The weights alone, not the trainer state: the training run's callbacks (checkpoints, views) are not
     # part of an evaluation, and restoring their state would only warn that they are missing.
     model.load_state_dict(checkpoint["state_dict"])
@@ -175,6 +177,7 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
         "trained_with": checkpoint["refnets"].get("overrides", []),
         "changed_from_training": {k: {"trained": a, "now": b} for k, (a, b) in sorted(changed.items())},
         "output_dir": str(output_dir),
+        "log_dirs": [lg.log_dir for lg in loggers],
     }
     if trainer.is_global_zero:
         path = write_metrics(output_dir, summary)
@@ -188,6 +191,7 @@ def _report(summary: dict[str, Any], path: Path) -> None:
         f"  checkpoint             {summary['checkpoint']} (epoch {summary['checkpoint_epoch']})",
         f"  trained with           {' '.join(summary['trained_with']) or '(no overrides)'}",
         f"  metrics                {path}",
+        *(f"  logs                   {d}" for d in summary["log_dirs"]),
     ]
     lines += [f"  changed from training  {k}: {v['trained']!r} → {v['now']!r}" for k, v in summary["changed_from_training"].items()]
     print("\n".join(lines), flush=True)
