@@ -289,6 +289,45 @@ def test_max_pool2d_output_is_the_winners_value_to_the_bit(name, dtype):
         assert out.signbit().any() and not out.signbit().all()  # the sample does hold both signs of zero
 
 
+def test_max_pool2d_bfloat16_nan_bits_are_the_twins():
+    """PyTorch's CPU kernel compares in float and rounds the result back to bfloat16, which makes every NaN the
+    canonical 0x7FC0; reading the output at the winner keeps the input's own bits (−NaN from 0·∞ is 0xFFC0)."""
+    x = torch.tensor([[[[0.0, 1.0], [2.0, 3.0]]]], dtype=torch.bfloat16)
+    x[0, 0, 0, 0] = x[0, 0, 0, 0] * float("inf")  # −NaN, bits 0xFFC0 on x86
+    x = torch.cat([x, torch.tensor([0x7F81], dtype=torch.int16).view(torch.bfloat16).expand(1, 1, 2, 2)], 1)  # a NaN payload
+    out, twin = RF.max_pool2d(x, 2), F.max_pool2d(x, 2)
+    assert torch.equal(out.view(torch.int16), twin.view(torch.int16)), (out.view(torch.int16), twin.view(torch.int16))
+
+
+def test_max_pool2d_winner_tables_cache_is_not_poisoned_by_fake_tensors():
+    """A call under FakeTensorMode (shape inference, memory estimation) is not torch.compile tracing, so its
+    winner tables were made as FakeTensors and cached: every later eager call of that shape then failed."""
+    from torch._subclasses.fake_tensor import FakeTensorMode
+
+    from refnets.functional import pooling
+
+    pooling._cached_winner_tables.cache_clear()
+    with FakeTensorMode():
+        try:
+            RF.max_pool2d(torch.empty(1, 1, 6, 6), 2)
+        except Exception:
+            pass  # whether the fake call itself works is not the point here
+    x = torch.randn(1, 1, 6, 6)
+    torch.testing.assert_close(RF.max_pool2d(x, 2), F.max_pool2d(x, 2), rtol=0, atol=0)
+
+
+def test_max_pool2d_under_a_default_device_context():
+    """Tables made with the default device (here meta) instead of on the CPU: the first call of a shape inside
+    ``with torch.device(...)`` raised "Cannot copy out of meta tensor"; the twin (and the previous version) work."""
+    from refnets.functional import pooling
+
+    pooling._cached_winner_tables.cache_clear()
+    x = torch.randn(1, 1, 6, 6)
+    with torch.device("meta"):
+        out = RF.max_pool2d(x, 3, 1, 1)
+    torch.testing.assert_close(out, F.max_pool2d(x, 3, 1, 1), rtol=0, atol=0)
+
+
 class _RecordAten(TorchDispatchMode):
     def __init__(self):
         super().__init__()
