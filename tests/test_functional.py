@@ -5,6 +5,8 @@ Generic checks run over the op table in op_db.py (one entry per op, many samples
 
 from __future__ import annotations
 
+import warnings
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -306,7 +308,7 @@ def test_max_pool2d_winner_tables_cache_is_not_poisoned_by_fake_tensors():
 
     from refnets.functional import pooling
 
-    pooling._cached_winner_tables.cache_clear()
+    pooling._winner_tables.cache_clear()
     with FakeTensorMode():
         try:
             RF.max_pool2d(torch.empty(1, 1, 6, 6), 2)
@@ -321,11 +323,39 @@ def test_max_pool2d_under_a_default_device_context():
     ``with torch.device(...)`` raised "Cannot copy out of meta tensor"; the twin (and the previous version) work."""
     from refnets.functional import pooling
 
-    pooling._cached_winner_tables.cache_clear()
+    pooling._winner_tables.cache_clear()
     x = torch.randn(1, 1, 6, 6)
     with torch.device("meta"):
         out = RF.max_pool2d(x, 3, 1, 1)
     torch.testing.assert_close(out, F.max_pool2d(x, 3, 1, 1), rtol=0, atol=0)
+
+
+def test_conv2d_col2im_index_cache_is_not_poisoned_by_fake_tensors():
+    """col2im's per-shape pixel index is cached like max-pool's tables: a backward under FakeTensorMode must not
+    leave fake tensors in the cache for a later eager backward of that shape."""
+    from torch._subclasses.fake_tensor import FakeTensorMode
+
+    from refnets.functional import conv
+
+    conv._pixel_index.cache_clear()
+    with FakeTensorMode():
+        x, w = torch.empty(2, 3, 9, 9, requires_grad=True), torch.empty(4, 3, 3, 3, requires_grad=True)
+        RF.conv2d(x, w).sum().backward()
+    x, w = torch.randn(2, 3, 9, 9, requires_grad=True), torch.randn(4, 3, 3, 3)
+    RF.conv2d(x, w).sum().backward()
+    x2 = x.detach().clone().requires_grad_()
+    F.conv2d(x2, w).sum().backward()
+    torch.testing.assert_close(x.grad, x2.grad)
+
+
+def test_max_pool2d_traces_with_torch_jit_trace():
+    """torch.jit.trace (deprecated, still used) has no aten::view(dtype): the mask is cast instead while tracing."""
+    x = torch.randn(1, 2, 6, 6)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        traced = torch.jit.trace(lambda t: RF.max_pool2d(t, 2, 1, 1), x)
+    y = torch.randn(1, 2, 6, 6)
+    assert torch.equal(traced(y), F.max_pool2d(y, 2, 1, 1))
 
 
 class _RecordAten(TorchDispatchMode):

@@ -22,14 +22,41 @@ are identical, and the tests hold both paths (eager, vmap, compile) to the twins
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
+
 import torch
 from torch.autograd.function import _SingleLevelFunction
+from torch.utils._python_dispatch import _get_current_dispatch_mode
 
 
 def tracing_or_transformed() -> bool:
     """torch.compile is tracing, or a functorch transform (vmap, grad, jacrev) is active: the code paths that
     need PyTorch's recommended form and ops every transform knows."""
     return torch.compiler.is_compiling() or torch._C._are_functorch_transforms_active()
+
+
+def shape_cache(make: Callable[..., object]) -> Callable[..., object]:
+    """``functools.lru_cache`` for an op's per-shape constant tensors (index tables), made on the CPU by ``make``.
+
+    Cached tensors outlive the call that made them, so they are made as normal tensors whatever the caller's
+    mode (an inference tensor could not be saved for a backward later), and the cache is bypassed — the
+    tables made afresh — while torch.compile traces (Dynamo does not trace a cache) and under a Python
+    dispatch mode such as FakeTensorMode, whose tensors must not reach a later eager call.
+    ``make`` must create its tensors with an explicit device (``torch.arange(n, device="cpu")``): under
+    ``with torch.device(...)`` the default device is not the CPU.
+    """
+    cached = functools.lru_cache(maxsize=64)(make)
+
+    @functools.wraps(make)
+    def get(*args):
+        if torch.compiler.is_compiling() or _get_current_dispatch_mode() is not None:
+            return make(*args)
+        with torch.inference_mode(False):
+            return cached(*args)
+
+    get.cache_clear = cached.cache_clear
+    return get
 
 
 class Function(torch.autograd.Function):

@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 
 from ._dtypes import autocast_dtype, autocast_off
-from ._function import Function, tracing_or_transformed
+from ._function import Function, shape_cache, tracing_or_transformed
 from ._validation import (
     check_floating,
     check_non_negative,
@@ -149,36 +149,33 @@ def _col2im_gather(cols, size, kernel, stride, dilation) -> torch.Tensor:
     return padded.index_select(1, entries.view(-1)).view(n, c, h, w, entries.shape[1]).sum(-1)
 
 
-@functools.lru_cache(maxsize=64)
+@shape_cache
 def _pixel_entries(c: int, h: int, w: int, kernel, stride, dilation, device: torch.device) -> torch.Tensor:
     """For each pixel of the flattened (C, H, W) image, the flat indices of the column entries copied from it,
     in their (i, j) order, padded with the index one past the last entry: (C·H·W, T), T the most any pixel has."""
     pixel = _pixel_index(c, h, w, kernel, stride, dilation)  # entry → pixel
-    with torch.inference_mode(False):
-        order = torch.sort(pixel, stable=True).indices  # entries grouped by pixel, each group in entry order
-        counts = torch.bincount(pixel, minlength=c * h * w)
-        width = int(counts.max()) if counts.numel() else 0
-        starts = torch.cumsum(counts, 0) - counts
-        rank = torch.arange(pixel.numel()) - starts[pixel[order]]  # place of each entry in its pixel's list
-        table = torch.full((c * h * w, max(width, 1)), pixel.numel(), dtype=torch.int64)
-        table[pixel[order], rank] = order
-        return table.to(device)
+    order = torch.sort(pixel, stable=True).indices  # entries grouped by pixel, each group in entry order
+    counts = torch.bincount(pixel, minlength=c * h * w)
+    width = int(counts.max()) if counts.numel() else 0
+    starts = torch.cumsum(counts, 0) - counts
+    rank = torch.arange(pixel.numel(), device="cpu") - starts[pixel[order]]  # place of each entry in its pixel's list
+    table = torch.full((c * h * w, max(width, 1)), pixel.numel(), dtype=torch.int64, device="cpu")
+    table[pixel[order], rank] = order
+    return table.to(device)
 
 
-@functools.lru_cache(maxsize=64)
+@shape_cache
 def _pixel_index(c: int, h: int, w: int, kernel, stride, dilation) -> torch.Tensor:
-    """For each entry (c, i, j, p, q) of a column matrix, the index of its pixel in the flattened (C, H, W) image."""
+    """For each entry (c, i, j, p, q) of a column matrix, the index of its pixel in the flattened (C, H, W) image
+    (a CPU tensor)."""
     (kh, kw), (sh, sw), (dh, dw) = kernel, stride, dilation
     h_out = conv_output_size(h, kh, sh, 0, dh)
     w_out = conv_output_size(w, kw, sw, 0, dw)
-    # cached, so made as a normal CPU tensor whatever the caller's mode (an inference tensor could not be
-    # saved for a backward later) and default device
-    with torch.inference_mode(False):
-        arange = functools.partial(torch.arange, device="cpu")
-        channel = (arange(c) * (h * w)).view(c, 1, 1, 1, 1)
-        row = (arange(kh) * dh).view(1, kh, 1, 1, 1) + (arange(h_out) * sh).view(1, 1, 1, h_out, 1)
-        column = (arange(kw) * dw).view(1, 1, kw, 1, 1) + (arange(w_out) * sw).view(1, 1, 1, 1, w_out)
-        return (channel + row * w + column).reshape(-1)
+    arange = functools.partial(torch.arange, device="cpu")
+    channel = (arange(c) * (h * w)).view(c, 1, 1, 1, 1)
+    row = (arange(kh) * dh).view(1, kh, 1, 1, 1) + (arange(h_out) * sh).view(1, 1, 1, h_out, 1)
+    column = (arange(kw) * dw).view(1, 1, kw, 1, 1) + (arange(w_out) * sw).view(1, 1, 1, 1, w_out)
+    return (channel + row * w + column).reshape(-1)
 
 
 class Im2col(Function):

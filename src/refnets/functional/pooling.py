@@ -12,7 +12,7 @@ from collections.abc import Sequence
 import torch
 
 from ._dtypes import opmath
-from ._function import Function
+from ._function import Function, shape_cache
 from ._validation import check_floating, check_non_negative, check_positive, check_rank, concrete, pair
 from .conv import _im2col, col2im, conv_output_size, pad2d, unpad2d
 
@@ -31,49 +31,46 @@ def _windows(a: torch.Tensor, kernel, stride, padding, pad_value: float) -> tupl
 
 def _first_real_offset(out_size, stride, padding, row_length) -> torch.Tensor:
     """For each window, the offset i·row_length + j from its start of its first pixel that is not padding, (L,)."""
-    rows = (padding[0] - torch.arange(out_size[0]) * stride[0]).clamp_min(0)
-    columns = (padding[1] - torch.arange(out_size[1]) * stride[1]).clamp_min(0)
+    rows = (padding[0] - torch.arange(out_size[0], device="cpu") * stride[0]).clamp_min(0)
+    columns = (padding[1] - torch.arange(out_size[1], device="cpu") * stride[1]).clamp_min(0)
     return (rows.unsqueeze(1) * row_length + columns).reshape(-1)
 
 
+@shape_cache
 def _winner_tables(h: int, w: int, kernel, stride, padding, device: torch.device):
     r"""MaxPool2d's per-shape constants, made once (their dozen small ops were a third of the forward's
-    Python time at LeNet-5's sizes); made afresh while torch.compile traces (Dynamo does not trace a cache). With W_p = W + 2p_w, window offset k = (i, j) lies d_k = i·W_p + j
+    Python time at LeNet-5's sizes). With W_p = W + 2p_w, window offset k = (i, j) lies d_k = i·W_p + j
     pixels after its window's start (p·s_h, q·s_w); D = d_(K−1) + 1. Returns
         start + D (1, L) int64; weight D − d_k (1, K, 1), decreasing in k; nan_weight 1 + d_k, increasing
         in k (uint8 where D ≤ 255, else int32); and, with padding, each window's first real pixel (1, L),
         else None.
-    Made as normal CPU tensors whatever the caller's mode (they are cached), then moved to ``device``.
+    Made on the CPU, then moved to ``device``.
     """
-    if torch.compiler.is_compiling():
-        return _make_winner_tables(h, w, kernel, stride, padding, device)
-    with torch.inference_mode(False):
-        return _cached_winner_tables(h, w, kernel, stride, padding, device)
-
-
-def _make_winner_tables(h: int, w: int, kernel, stride, padding, device: torch.device):
     (kh, kw), (ph, pw) = kernel, padding
     w_padded = w + 2 * pw
     h_out = conv_output_size(h, kh, stride[0], 2 * ph, 1)
     w_out = conv_output_size(w, kw, stride[1], 2 * pw, 1)
     depth = (kh - 1) * w_padded + kw
     small = torch.uint8 if depth <= 255 else torch.int32  # one byte a cell where the weights fit
-    d = ((torch.arange(kh) * w_padded).unsqueeze(1) + torch.arange(kw)).reshape(1, kh * kw, 1)
-    rows = torch.arange(h_out).unsqueeze(1) * stride[0]
-    columns = torch.arange(w_out).unsqueeze(0) * stride[1]
+    arange = functools.partial(torch.arange, device="cpu")
+    d = ((arange(kh) * w_padded).unsqueeze(1) + arange(kw)).reshape(1, kh * kw, 1)
+    rows = arange(h_out).unsqueeze(1) * stride[0]
+    columns = arange(w_out).unsqueeze(0) * stride[1]
     start = (rows * w_padded + columns).reshape(1, h_out * w_out)
     first_real = start + _first_real_offset((h_out, w_out), stride, padding, w_padded) if ph or pw else None
     tables = (start + depth, (depth - d).to(small), (d + 1).to(small), first_real)
     return tuple(t if t is None else t.to(device) for t in tables)
 
 
-_cached_winner_tables = functools.lru_cache(maxsize=64)(_make_winner_tables)
+_BFLOAT16_NAN = torch.tensor(0x7FC0, dtype=torch.int16).view(torch.bfloat16)  # the NaN c10::BFloat16(float) gives
 
 
 def _as(dtype: torch.dtype, mask: torch.Tensor) -> torch.Tensor:
     """A bool mask as 0/1 of ``dtype``: for uint8 a view of its bytes. (A bool times a uint8 tensor would first
     be cast into a fresh uint8 copy; that copy was one of a LeNet-5 step's 21.)"""
-    return mask.view(torch.uint8) if dtype == torch.uint8 else mask.to(dtype)
+    if dtype == torch.uint8 and not torch.jit.is_tracing():  # torch.jit.trace has no aten::view(dtype)
+        return mask.view(torch.uint8)
+    return mask.to(dtype)
 
 
 class MaxPool2d(Function):
@@ -129,6 +126,8 @@ class MaxPool2d(Function):
             last_nan = torch.mul(_as(weight.dtype, torch.isnan(cols)), nan_weight).amax(dim=1)  # d_last + 1
             winner = torch.where(is_nan, torch.add(start, last_nan).sub_(kh * w_padded - w_padded + kw + 1), winner)
         out = padded.reshape(n * c, (h + 2 * ph) * w_padded).gather(1, winner)
+        if out.dtype == torch.bfloat16 and out.device.type == "cpu":  # the CPU kernel rounds its float maximum back
+            out = torch.where(torch.isnan(out), _BFLOAT16_NAN, out)  # to bfloat16, which makes every NaN 0x7FC0
         return out.reshape(n, c, h_out, w_out), winner
 
     @staticmethod
