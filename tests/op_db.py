@@ -304,6 +304,9 @@ def _bce_errors() -> list[ErrorInput]:
         ErrorInput("input-nan", lambda: b(torch.tensor([[0.5, NAN]]), torch.tensor([[0.0, 1.0]])), ValueError, r"values must lie in \[0, 1\]"),
         ErrorInput("target-range", lambda: b(torch.rand(2, 3), torch.tensor([3, 0])), ValueError, r"class indices in \[0, 3\]"),
         ErrorInput("target-dtype", lambda: b(torch.rand(2, 3), torch.rand(2, 3).double()), TypeError, r"target has dtype torch.float64 but input has dtype torch.float32"),
+        # F.binary_cross_entropy refuses these too ("all elements of target should be between 0 and 1")
+        ErrorInput("target-out-of-range", lambda: b(torch.rand(2, 2), torch.tensor([[0.0, 1.0], [2.0, -0.5]])), ValueError, r"target holds probabilities y, so its values must lie in \[0, 1\], got values in \[-0.5, 2.0\]"),
+        ErrorInput("target-nan", lambda: b(torch.rand(1, 2), torch.tensor([[0.5, NAN]])), ValueError, r"target holds probabilities y, so its values must lie in \[0, 1\]"),
     ]
 
 

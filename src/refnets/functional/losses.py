@@ -288,6 +288,14 @@ def quadratic_loss(input: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return loss
 
 
+def _check_unit_interval(name: str, value: torch.Tensor, what: str) -> None:
+    """Values in [0, 1] (when they can be read); NaN is outside."""
+    if concrete(value) and value.numel():
+        lo, hi = (float(v) for v in value.detach().aminmax())
+        if not (0.0 <= lo and hi <= 1.0):  # NaN fails this too
+            raise ValueError(f"{name} holds {what}, so its values must lie in [0, 1], got values in [{lo}, {hi}]")
+
+
 def binary_cross_entropy(input: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     r"""Nielsen's cross-entropy cost for sigmoid outputs, C = −(1/n) Σ_x Σ_j [y ln a + (1 − y) ln(1 − a)].
 
@@ -299,11 +307,8 @@ def binary_cross_entropy(input: torch.Tensor, target: torch.Tensor) -> torch.Ten
         target: float in [0, 1] shaped like ``input``; or class indices (N,) turned into one-hot rows.
     """
     input, y = _outputs_and_target_rows(input, target)
-    if concrete(input) and input.numel():
-        lo, hi = (float(v) for v in input.detach().aminmax())
-        if not (0.0 <= lo and hi <= 1.0):  # NaN fails this too
-            raise ValueError(
-                f"input holds probabilities a (sigmoid outputs), so its values must lie in [0, 1], got values in [{lo}, {hi}]"
-            )
+    _check_unit_interval("input", input, "probabilities a (sigmoid outputs)")
+    if target.is_floating_point():  # class indices became one-hot rows, in range by construction
+        _check_unit_interval("target", y, "probabilities y")  # F.binary_cross_entropy refuses them too
     with autocast_off(input):
         return BinaryCrossEntropy.call(input, y)
