@@ -8,6 +8,7 @@ comparison, which shows the comparison can fail.
 from __future__ import annotations
 
 import copy
+import re
 
 import pytest
 import torch
@@ -210,3 +211,22 @@ def test_init_schemes_have_the_documented_statistics():
     assert abs(w_normal.std().item() - 1.0) < 0.01
     assert abs(w_scaled.std().item() - 784 ** -0.5) < 0.01 * 784 ** -0.5 * 10
     assert abs(scaled.layers[1].bias.std().item() - 1.0) < 0.1
+
+
+@pytest.mark.parametrize("ops", ["custom", "builtin"])
+@pytest.mark.parametrize("name, make, sample", [("MLP", lambda ops: MLP([784, 10], ops=ops), (784,)),
+                                                ("LeNet5", lambda ops: LeNet5(ops=ops), (1, 28, 28)),
+                                                ("Perceptron", lambda ops: Perceptron(784, ops=ops), (784,))])
+def test_models_name_an_unbatched_or_non_tensor_input(name, make, sample, ops):
+    """One sample without its batch dimension, a 0-D tensor or a list: one error naming the model and the
+    shape expected, not 'input has 1 features … expects 784', an IndexError from Flatten or an AttributeError."""
+    model = make(ops)
+    with pytest.raises(ValueError, match=rf"{name} expects a batch \(N, .*got shape {re.escape(str(sample))}.*x\.unsqueeze\(0\)"):
+        model(torch.rand(sample))
+    with pytest.raises(ValueError, match=rf"{name} expects a batch .*got shape \(\)$"):
+        model(torch.tensor(1.0))
+    with pytest.raises(TypeError, match=rf"{name} expects a torch.Tensor .*got list"):
+        model([0.0] * 784)
+    if name == "Perceptron":
+        with pytest.raises(ValueError, match=r"Perceptron expects a batch .*got shape \(784,\)"):
+            model.predict(torch.rand(784))

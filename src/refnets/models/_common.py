@@ -29,6 +29,17 @@ def count(name: str, value: object, minimum: int) -> int:
     return value
 
 
+def batch(model: str, x: object, shape: str, min_dim: int = 2) -> torch.Tensor:
+    """``x`` as a model's forward takes it: a tensor of at least ``min_dim`` dimensions, the batch first, or a
+    TypeError/ValueError that names the model, the shape received and the shape expected (``shape``, e.g. "(N, 784)")."""
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(f"{model} expects a torch.Tensor {shape}, got {type(x).__name__}")
+    if x.dim() < min_dim:
+        hint = " (one sample? add the batch dimension: x.unsqueeze(0))" if x.dim() == min_dim - 1 else ""
+        raise ValueError(f"{model} expects a batch {shape}, got shape {tuple(x.shape)}{hint}")
+    return x
+
+
 @torch.no_grad()
 def initialise(model: nn.Module, scheme: str) -> None:
     """Re-draw every weight and bias of the Linear/Conv2d layers of ``model``, in module order.

@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 from ..nn import op_set
-from ._common import ACTIVATIONS, choice, count, initialise
+from ._common import ACTIVATIONS, batch, choice, count, initialise
 
 POOLINGS = ("avg", "max")
 
@@ -55,6 +55,7 @@ class LeNet5(nn.Module):
         initialise(self, init)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        batch("LeNet5", x, f"(N, {self.in_channels}, 28, 28)", min_dim=4)
         if x.dim() != 4 or x.shape[1:] != (self.in_channels, 28, 28):
             raise ValueError(
                 f"LeNet5 expects input (N, {self.in_channels}, 28, 28), got {tuple(x.shape)} "

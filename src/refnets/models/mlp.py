@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from ..nn import op_set
-from ._common import ACTIVATIONS, choice, initialise
+from ._common import ACTIVATIONS, batch, choice, initialise
 
 OUTPUTS = ("logits", "sigmoid")
 
@@ -57,6 +57,7 @@ class MLP(nn.Module):
         initialise(self, init)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        batch("MLP", x, f"(N, *) with ∏* = sizes[0] = {self.sizes[0]}")
         features = math.prod(x.shape[1:])  # from the shape, not x[0]: an empty batch has no sample 0
         if features != self.sizes[0]:
             raise ValueError(

@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 from ..nn import op_set
-from ._common import count
+from ._common import batch, count
 
 
 class Perceptron(nn.Module):
@@ -40,17 +40,20 @@ class Perceptron(nn.Module):
         self.step = S.activation("step")
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.step(self.linear(self.flatten(x)))
+        return self.step(self.linear(self.flatten(self._batch(x))))
 
     def predict(self, x: torch.Tensor) -> torch.Tensor:
         """Class indices (N,)."""
-        z = self.linear(self.flatten(x))
+        z = self.linear(self.flatten(self._batch(x)))
         return (z[:, 0] > 0).long() if z.shape[1] == 1 else z.argmax(1)
+
+    def _batch(self, x: object) -> torch.Tensor:
+        return batch("Perceptron", x, f"(N, *) with ∏* = in_features = {self.linear.in_features}")
 
     @torch.no_grad()
     def perceptron_update(self, x: torch.Tensor, y: torch.Tensor, lr: float) -> None:
         """One step of the perceptron rule on a mini-batch x: (N, *), class indices y: (N,)."""
-        x = self.flatten(x)
+        x = self.flatten(self._batch(x))
         a = self.step(self.linear(x))  # (N, units)
         if a.shape[1] == 1:
             target = y.to(a.dtype).unsqueeze(1)
