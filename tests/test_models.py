@@ -230,3 +230,25 @@ def test_models_name_an_unbatched_or_non_tensor_input(name, make, sample, ops):
     if name == "Perceptron":
         with pytest.raises(ValueError, match=r"Perceptron expects a batch .*got shape \(784,\)"):
             model.predict(torch.rand(784))
+
+
+@pytest.mark.parametrize("num_classes", [2, 3])
+def test_perceptron_update_checks_its_labels_and_rate(num_classes):
+    """Labels outside [0, num_classes) once changed the weights silently (two classes: a label 2 was a target of 2)
+    or failed inside one_hot; a float, wrongly shaped or mis-sized y, or a string rate, deep inside torch."""
+    model = Perceptron(4, num_classes=num_classes)
+    before = copy.deepcopy(model.state_dict())
+    x = torch.rand(3, 4)
+    bad = [(torch.tensor([0, 1, num_classes]), ValueError, rf"y has class indices in \[0, {num_classes}\], expected values in \[0, {num_classes - 1}\]"),
+           (torch.tensor([0, -1, 1]), ValueError, r"y has class indices in \[-1, 1\]"),
+           (torch.tensor([0.0, 1.0, 1.0]), TypeError, r"y must hold integer class indices, got dtype torch.float32"),
+           (torch.tensor([[0], [1], [1]]), ValueError, r"y holds class indices, so it must have shape \(3,\) \(one index per sample\), got \(3, 1\)"),
+           (torch.tensor([0, 1]), ValueError, r"must have shape \(3,\).*got \(2,\)"),
+           ([0, 1, 1], TypeError, r"y must be a torch.Tensor, got list")]
+    for y, error, message in bad:
+        with pytest.raises(error, match=message):
+            model.perceptron_update(x, y, lr=1.0)
+    with pytest.raises(TypeError, match=r"lr must be a real number, got '0.1'"):
+        model.perceptron_update(x, torch.tensor([0, 1, 1]), lr="0.1")
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())  # nothing was updated
+    model.perceptron_update(x, torch.tensor([0, 1, 1], dtype=torch.int32), lr=1.0)  # any integer dtype is a label

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import numbers
+
 import torch
 from torch import nn
 
+from ..functional._validation import check_tensor, class_targets
 from ..nn import op_set
 from ._common import batch, count
 
@@ -52,13 +55,20 @@ class Perceptron(nn.Module):
 
     @torch.no_grad()
     def perceptron_update(self, x: torch.Tensor, y: torch.Tensor, lr: float) -> None:
-        """One step of the perceptron rule on a mini-batch x: (N, *), class indices y: (N,)."""
+        """One step of the perceptron rule on a mini-batch x: (N, *), class indices y: (N,) in [0, num_classes)."""
         x = self.flatten(self._batch(x))
+        check_tensor("y", y)
+        if y.is_floating_point() or y.is_complex() or y.dtype == torch.bool:
+            raise TypeError(f"y must hold integer class indices, got dtype {y.dtype} (use y.long())")
+        # with one unit a label 2 would be a target of 2: an update twice as large, silently
+        class_targets("y", y, self.num_classes, (x.shape[0],))
+        if isinstance(lr, bool) or not isinstance(lr, numbers.Real):
+            raise TypeError(f"lr must be a real number, got {lr!r}")
         a = self.step(self.linear(x))  # (N, units)
         if a.shape[1] == 1:
             target = y.to(a.dtype).unsqueeze(1)
         else:
-            target = torch.nn.functional.one_hot(y, a.shape[1]).to(a.dtype)
+            target = torch.nn.functional.one_hot(y.long(), a.shape[1]).to(a.dtype)
         error = target - a  # (N, units): +1 missed a positive, −1 fired on a negative, 0 right
         n = x.shape[0]
         self.linear.weight += lr * error.t() @ x / n
