@@ -157,6 +157,28 @@ def test_bad_arguments_are_refused_before_measuring(argv, message, capsys, tmp_p
     assert exit.value.code == 2 and message in capsys.readouterr().err
 
 
+def test_a_json_file_that_cannot_be_written_is_refused_before_measuring(capsys, tmp_path):
+    """The folder exists but the file cannot be made (here: a name longer than the file system allows): refused
+    at once, not after the whole run with an OSError traceback and the report lost."""
+    path = tmp_path / ("b" * 300 + ".json")
+    with pytest.raises(SystemExit) as exit:
+        main(["--quick", "--threads", "1", "--only", "relu", "--json", str(path)])
+    out, err = capsys.readouterr()
+    assert exit.value.code == 2 and f"--json: cannot write {str(path)!r}: File name too long" in err
+    assert "relu" not in out  # nothing was measured
+
+
+def test_json_check_leaves_an_existing_file_and_makes_none(tmp_path, monkeypatch):
+    """The writability check neither truncates a file that is there nor leaves one behind when the run fails."""
+    existing = tmp_path / "old.json"
+    existing.write_text("{}")
+    monkeypatch.setattr("refnets.cli.bench.run", lambda *a, **k: (_ for _ in ()).throw(RuntimeError("stop")))
+    for path in (existing, tmp_path / "new.json"):
+        with pytest.raises(RuntimeError, match="stop"):
+            main(["--quick", "--threads", "1", "--only", "relu", "--json", str(path)])
+    assert existing.read_text() == "{}" and not (tmp_path / "new.json").exists()
+
+
 @pytest.mark.skipif(torch.cuda.is_available(), reason="CUDA is available here: --device cuda measures instead of refusing")
 def test_device_cuda_without_cuda_refuses_clearly():
     env = {**os.environ, "PYTHONPATH": f"{SRC}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}

@@ -80,6 +80,24 @@ def _format(row: dict) -> str:
             f"{row['builtin_ms']:>10.3f} ({b_lo:.3f}–{b_hi:.3f}) {row['ratio']:>7.3f}×  {verdict}")
 
 
+def _check_json(p: argparse.ArgumentParser, text: str) -> None:
+    """Refuse a --json file that cannot be written now, not after the whole run (whose report would be lost).
+    It is opened for appending, so an existing file is left as it is; one made here is removed again."""
+    path = Path(text)
+    try:
+        if not path.resolve().parent.is_dir():
+            p.error(f"--json: the folder of {text!r} does not exist")
+        if path.is_dir():
+            p.error(f"--json: {text!r} is a folder; give a file name, e.g. {str(path / 'bench.json')!r}")
+        existed = path.exists()
+        with open(path, "a"):
+            pass
+        if not existed:
+            path.unlink()
+    except OSError as err:  # no permission, a read-only file system, a name too long, …
+        p.error(f"--json: cannot write {text!r}: {err.strerror or err}")
+
+
 def main(argv: list[str] | None = None) -> None:
     args_list = sys.argv[1:] if argv is None else list(argv)
     p = parser()
@@ -90,10 +108,8 @@ def main(argv: list[str] | None = None) -> None:
     unknown = [i for i in args.only or () if i not in IDS]
     if unknown:
         p.error(f"--only: unknown id(s) {', '.join(unknown)}; known ids: {', '.join(IDS)}")
-    if args.json and not Path(args.json).resolve().parent.is_dir():
-        p.error(f"--json: the folder of {args.json!r} does not exist")
-    if args.json and Path(args.json).is_dir():
-        p.error(f"--json: {args.json!r} is a folder; give a file name, e.g. {str(Path(args.json) / 'bench.json')!r}")
+    if args.json:
+        _check_json(p, args.json)
     options = make_options(args.quick, device=args.device, repeats=args.repeats, epoch_repeats=args.epoch_repeats, compile=args.compile)
     torch.set_num_threads(args.threads or cores())
     report = {
