@@ -36,3 +36,15 @@ def test_numpy_integers_are_taken_as_sizes_like_torch_takes_them():
     torch.testing.assert_close(RF.max_pool2d(x, np.int64(2)), torch.nn.functional.max_pool2d(x, 2))
     with pytest.raises(TypeError, match=r"stride must be an int or a pair of ints, got True"):
         RF.conv2d(x, w, stride=True)
+
+
+def test_one_value_sequences_are_taken_as_torch_takes_them():
+    """kernel_size=(2,), stride=[1], padding=(1,): torch's conv2d and pools expand one value to both dimensions;
+    refnets' did too little (TypeError '… must be an int or a pair of ints, got (2,)'). Three values stay refused."""
+    F = torch.nn.functional
+    x, w = x4(2, 3, 8, 8), x4(4, 3, 3, 3)
+    torch.testing.assert_close(RF.conv2d(x, w, stride=(2,), padding=[1], dilation=(1,)), F.conv2d(x, w, stride=(2,), padding=[1], dilation=(1,)))
+    for ours, theirs in ((RF.max_pool2d, F.max_pool2d), (RF.avg_pool2d, F.avg_pool2d)):
+        torch.testing.assert_close(ours(x, (3,), stride=[2], padding=(1,)), theirs(x, (3,), stride=[2], padding=(1,)))
+    with pytest.raises(TypeError, match=r"kernel_size must be an int or a pair of ints, got \(2, 2, 2\)"):
+        RF.max_pool2d(x, (2, 2, 2))

@@ -39,14 +39,16 @@ def check_same_dtype_device(name: str, value: torch.Tensor, ref_name: str, ref: 
 
 
 def pair(name: str, value: int | Sequence[int]) -> tuple[int, int]:
-    """Turn an int or a 2-sequence into (h, w), as torch.nn.modules.utils._pair does, but checked."""
+    """Turn an int or a 2-sequence into (h, w), as torch.nn.modules.utils._pair does, but checked.
+
+    A 1-sequence (k,) is (k, k), as torch's conv2d and pools take it (their int[2] arguments expand one value)."""
     # numbers.Integral: Python's ints and numpy's (np.int64(2)), which torch's own ops take; never a bool
     if isinstance(value, bool):
         raise TypeError(f"{name} must be an int or a pair of ints, got {value!r}")
     if isinstance(value, numbers.Integral):
         return int(value), int(value)
-    if isinstance(value, Sequence) and len(value) == 2 and all(isinstance(v, numbers.Integral) and not isinstance(v, bool) for v in value):
-        return int(value[0]), int(value[1])
+    if isinstance(value, Sequence) and len(value) in (1, 2) and all(isinstance(v, numbers.Integral) and not isinstance(v, bool) for v in value):
+        return int(value[0]), int(value[-1])
     raise TypeError(f"{name} must be an int or a pair of ints, got {value!r}")
 
 
