@@ -245,6 +245,8 @@ def _conv_errors() -> list[ErrorInput]:
         ErrorInput("groups-cout", lambda: c(x4(1, 4, 5, 5), x4(3, 2, 3, 3), groups=2), ValueError, r"C_out = 3.*not divisible by groups=2"),
         ErrorInput("groups-channels", lambda: c(x4(1, 5, 5, 5), x4(4, 2, 3, 3), groups=2), ValueError, r"input has 5 channels.*groups=2"),
         ErrorInput("groups-zero", lambda: c(x4(1, 3, 5, 5), x4(2, 3, 3, 3), groups=0), ValueError, r"groups must be a positive int, got 0"),
+        ErrorInput("groups-float", lambda: c(x4(1, 3, 5, 5), x4(2, 3, 3, 3), groups=1.0), TypeError, r"groups must be a positive int, got 1.0"),
+        ErrorInput("groups-bool", lambda: c(x4(1, 3, 5, 5), x4(2, 3, 3, 3), groups=True), TypeError, r"groups must be a positive int, got True"),
         ErrorInput("kernel-too-big", lambda: c(x4(1, 3, 4, 4), x4(2, 3, 5, 5)), ValueError, r"kernel \(5, 5\).*larger than the padded input \(4, 4\)"),
         ErrorInput("dilated-too-big", lambda: c(x4(1, 3, 5, 5), x4(2, 3, 3, 3), dilation=3), ValueError, r"spans \(7, 7\)"),
         ErrorInput("stride-0", lambda: c(x4(1, 3, 5, 5), x4(2, 3, 3, 3), stride=0), ValueError, r"stride must be positive, got \(0, 0\)"),

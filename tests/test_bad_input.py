@@ -34,6 +34,8 @@ def test_numpy_integers_are_taken_as_sizes_like_torch_takes_them():
     x, w = x4(2, 3, 8, 8), x4(4, 3, 3, 3)
     torch.testing.assert_close(RF.conv2d(x, w, stride=np.int64(2), padding=(np.int32(1), 1)), torch.nn.functional.conv2d(x, w, stride=2, padding=1))
     torch.testing.assert_close(RF.max_pool2d(x, np.int64(2)), torch.nn.functional.max_pool2d(x, 2))
+    w2 = x4(4, 1, 3, 3)  # groups, like stride: np.int64(3) was refused ('groups must be a positive int, got np.int64(3)')
+    torch.testing.assert_close(RF.conv2d(x, w2[:3], groups=np.int64(3)), torch.nn.functional.conv2d(x, w2[:3], groups=np.int64(3)))
     with pytest.raises(TypeError, match=r"stride must be an int or a pair of ints, got True"):
         RF.conv2d(x, w, stride=True)
 

@@ -9,6 +9,7 @@ gradients back onto the pixels they came from (patches overlap, so pixels receiv
 from __future__ import annotations
 
 import functools
+import numbers
 from collections.abc import Sequence
 
 import torch
@@ -381,8 +382,12 @@ def conv2d(
     check_rank("input", input, (3, 4), "(N, C_in, H, W) or unbatched (C_in, H, W)")
     check_rank("weight", weight, (4,), "(C_out, C_in / groups, k_h, k_w)")
     check_same_dtype_device("weight", weight, "input", input)
-    if isinstance(groups, bool) or not isinstance(groups, int) or groups <= 0:
+    # numbers.Integral: numpy's ints too (np.int64(2)), as for stride and padding and as F.conv2d takes them
+    if isinstance(groups, bool) or not isinstance(groups, numbers.Integral):
+        raise TypeError(f"groups must be a positive int, got {groups!r}")
+    if groups <= 0:
         raise ValueError(f"groups must be a positive int, got {groups!r}")
+    groups = int(groups)
     stride_, dilation_ = pair("stride", stride), pair("dilation", dilation)
     check_positive("stride", stride_)
     check_positive("dilation", dilation_)
