@@ -252,3 +252,21 @@ def test_perceptron_update_checks_its_labels_and_rate(num_classes):
         model.perceptron_update(x, torch.tensor([0, 1, 1]), lr="0.1")
     assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())  # nothing was updated
     model.perceptron_update(x, torch.tensor([0, 1, 1], dtype=torch.int32), lr=1.0)  # any integer dtype is a label
+
+
+def test_models_take_numpy_integer_sizes_and_name_a_sizes_that_is_no_list():
+    """np.prod((1, 28, 28)) is an np.int64: torch.nn.Linear takes it, and so do the models (stored as ints).
+    MLP(784) failed with "'int' object is not iterable" and MLP("784,10") listed its characters."""
+    np = pytest.importorskip("numpy")
+    mlp = MLP([np.prod((1, 28, 28)), np.int64(10)])
+    assert mlp.sizes == [784, 10] and all(type(s) is int for s in mlp.sizes)
+    assert mlp(torch.rand(2, 1, 28, 28)).shape == (2, 10)
+    lenet = LeNet5(num_classes=np.int64(5), in_channels=np.int32(1))
+    assert (type(lenet.num_classes), type(lenet.in_channels)) == (int, int) and lenet(torch.rand(2, 1, 28, 28)).shape == (2, 5)
+    assert type(Perceptron(np.int64(4), num_classes=np.int64(3)).num_classes) is int
+    with pytest.raises(ValueError, match=r"sizes must list at least two layer sizes, each an integer ≥ 1 \(input first\), e.g. \[784, 30, 10\], got 784"):
+        MLP(784)
+    with pytest.raises(ValueError, match=r"e.g. \[784, 30, 10\], got '784,10'"):
+        MLP("784,10")
+    with pytest.raises(ValueError, match=r"num_classes must be an integer ≥ 2, got np.float64\(10.0\)"):
+        LeNet5(num_classes=np.float64(10))

@@ -5,6 +5,7 @@ Layers, activations and costs come from :func:`refnets.nn.op_set`, the one custo
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Iterable
 
 import torch
@@ -24,9 +25,10 @@ def choice(name: str, value: object, options: Iterable[str]) -> str:
 
 def count(name: str, value: object, minimum: int) -> int:
     """An integer ≥ ``minimum`` (a layer size, a number of classes), or a ValueError naming it."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+    # numbers.Integral: numpy's ints too (np.prod(shape) is an np.int64), as torch.nn.Linear takes them
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
         raise ValueError(f"{name} must be an integer ≥ {minimum}, got {value!r}")
-    return value
+    return int(value)
 
 
 def batch(model: str, x: object, shape: str, min_dim: int = 2) -> torch.Tensor:

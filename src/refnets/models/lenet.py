@@ -40,7 +40,8 @@ class LeNet5(nn.Module):
         self.ops = S.name
         choice("activation", activation, ACTIVATIONS)
         choice("pooling", pooling, POOLINGS)
-        self.num_classes, self.in_channels = count("num_classes", num_classes, 2), count("in_channels", in_channels, 1)
+        self.num_classes = num_classes = count("num_classes", num_classes, 2)
+        self.in_channels = in_channels = count("in_channels", in_channels, 1)
         pool = S.AvgPool2d if pooling == "avg" else S.MaxPool2d
         self.features = nn.Sequential(
             S.Conv2d(in_channels, 6, 5, padding=2), S.activation(activation), pool(2),

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+import numbers
+from collections.abc import Iterable, Sequence
 
 import torch
 from torch import nn
@@ -38,9 +39,14 @@ class MLP(nn.Module):
         ops: str = "custom",
     ) -> None:
         super().__init__()
+        rule = "sizes must list at least two layer sizes, each an integer ≥ 1 (input first)"
+        if isinstance(sizes, (str, bytes)) or not isinstance(sizes, Iterable):  # MLP(784) or MLP("784,10")
+            raise ValueError(f"{rule}, e.g. [784, 30, 10], got {sizes!r}")
         sizes = list(sizes)
-        if len(sizes) < 2 or not all(isinstance(s, int) and not isinstance(s, bool) and s > 0 for s in sizes):
-            raise ValueError(f"sizes must list at least two layer sizes, each an integer ≥ 1 (input first), got {sizes}")
+        # numbers.Integral: numpy's ints too (np.prod(shape) is an np.int64), as torch.nn.Linear takes them
+        if len(sizes) < 2 or not all(isinstance(s, numbers.Integral) and not isinstance(s, bool) and s > 0 for s in sizes):
+            raise ValueError(f"{rule}, got {sizes}")
+        sizes = [int(s) for s in sizes]
         S = op_set(ops)
         self.ops = S.name
         choice("activation", activation, ACTIVATIONS)

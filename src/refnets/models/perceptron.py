@@ -33,8 +33,7 @@ class Perceptron(nn.Module):
 
     def __init__(self, in_features: int, num_classes: int = 2, ops: str = "custom") -> None:
         super().__init__()
-        count("in_features", in_features, 1)
-        count("num_classes", num_classes, 2)
+        in_features, num_classes = count("in_features", in_features, 1), count("num_classes", num_classes, 2)
         S = op_set(ops)
         self.ops = S.name
         self.num_classes = num_classes
