@@ -50,3 +50,39 @@ def test_one_value_sequences_are_taken_as_torch_takes_them():
         torch.testing.assert_close(ours(x, (3,), stride=[2], padding=(1,)), theirs(x, (3,), stride=[2], padding=(1,)))
     with pytest.raises(TypeError, match=r"kernel_size must be an int or a pair of ints, got \(2, 2, 2\)"):
         RF.max_pool2d(x, (2, 2, 2))
+
+
+def _cols():
+    return RF.im2col(x4(2, 3, 6, 6), (3, 3), (1, 1), (1, 1))  # (2, 27, 16)
+
+
+@pytest.mark.parametrize("call, error, match", [
+    pytest.param(lambda: RF.im2col([1.0], 3, 1, 1), TypeError, r"x must be a torch.Tensor, got list", id="im2col-not-a-tensor"),
+    pytest.param(lambda: RF.im2col(x4(3, 6, 6), 3, 1, 1), ValueError, r"x must be 4-D \(N, C, H, W\), got shape \(3, 6, 6\)", id="im2col-rank"),
+    pytest.param(lambda: RF.im2col(x4(2, 3, 6, 6), (0, 0), 1, 1), ValueError, r"kernel must be positive, got \(0, 0\)", id="im2col-kernel-zero"),
+    pytest.param(lambda: RF.im2col(x4(2, 3, 6, 6), 3, 0, 1), ValueError, r"stride must be positive, got \(0, 0\)", id="im2col-stride-zero"),
+    pytest.param(lambda: RF.im2col(x4(2, 3, 6, 6), 3, 1, (1, 1, 1)), TypeError, r"dilation must be an int or a pair of ints, got \(1, 1, 1\)", id="im2col-dilation-3"),
+    pytest.param(lambda: RF.im2col(x4(2, 3, 6, 6), 7, 1, 1), ValueError,
+                 r"kernel \(7, 7\) with dilation \(1, 1\) spans \(7, 7\) pixels, larger than the image, \(H, W\) = \(6, 6\)", id="im2col-kernel-too-big"),
+    pytest.param(lambda: RF.col2im(_cols()[0], (6, 6), 3, 1, 1), ValueError, r"cols must be 3-D \(N, C·k_h·k_w, L\), got shape \(27, 16\)", id="col2im-rank"),
+    pytest.param(lambda: RF.col2im(_cols(), (6, 6), 2, 1, 1), ValueError,
+                 r"cols has 27 rows \(shape \(2, 27, 16\)\), which is not a multiple of k_h·k_w = 4 for kernel \(2, 2\)", id="col2im-rows"),
+    pytest.param(lambda: RF.col2im(_cols(), (7, 7), 3, 1, 1), ValueError,
+                 r"cols has L = 16 columns .* size \(7, 7\) with kernel \(3, 3\), stride \(1, 1\) and dilation \(1, 1\) has 5 × 5 = 25 windows", id="col2im-size"),
+    pytest.param(lambda: RF.col2im(_cols(), (2, 2), 3, 1, 1), ValueError, r"spans \(3, 3\) pixels, larger than size \(2, 2\)", id="col2im-size-small"),
+    pytest.param(lambda: RF.col2im(_cols(), (6, 6), 3, -1, 1), ValueError, r"stride must be positive, got \(-1, -1\)", id="col2im-stride-negative"),
+    pytest.param(lambda: RF.col2im(_cols(), 6.0, 3, 1, 1), TypeError, r"size must be an int or a pair of ints, got 6.0", id="col2im-size-float"),
+])
+def test_im2col_and_col2im_check_their_arguments(call, error, match):
+    """im2col and col2im are public (refnets.functional.__all__) but checked nothing: an int kernel gave 'cannot unpack
+    non-iterable int object', stride 0 a ZeroDivisionError, kernel 0 an empty result, a mis-sized col2im a reshape error."""
+    with pytest.raises(error, match=match):
+        call()
+
+
+def test_im2col_and_col2im_take_ints_as_unfold_and_fold_do():
+    F = torch.nn.functional
+    x = x4(2, 3, 7, 6)
+    cols = RF.im2col(x, 3, 2, 1)
+    torch.testing.assert_close(cols, F.unfold(x, 3, stride=2))
+    torch.testing.assert_close(RF.col2im(cols, (7, 6), 3, 2, 1), F.fold(cols, (7, 6), 3, stride=2))

@@ -23,6 +23,7 @@ from ._validation import (
     check_positive,
     check_rank,
     check_same_dtype_device,
+    check_tensor,
     pair,
 )
 
@@ -218,26 +219,67 @@ class Col2im(Function):
         return Im2col.call(grad_output, *ctx.conf), None, None, None, None
 
 
-def im2col(x: torch.Tensor, kernel: tuple[int, int], stride: tuple[int, int], dilation: tuple[int, int]) -> torch.Tensor:
+def _window_args(kernel, stride, dilation) -> tuple[tuple[int, int], tuple[int, int], tuple[int, int]]:
+    """kernel, stride and dilation of the public im2col/col2im, each an int or a pair (as F.unfold takes them), positive."""
+    kernel_, stride_, dilation_ = pair("kernel", kernel), pair("stride", stride), pair("dilation", dilation)
+    for name, value in (("kernel", kernel_), ("stride", stride_), ("dilation", dilation_)):
+        check_positive(name, value)
+    return kernel_, stride_, dilation_
+
+
+def _check_reach(kernel, dilation, size, what: str) -> None:
+    """At least one window: the dilated kernel fits in the (H, W) = ``size`` that ``what`` names."""
+    reach = (dilation[0] * (kernel[0] - 1) + 1, dilation[1] * (kernel[1] - 1) + 1)
+    if reach[0] > size[0] or reach[1] > size[1]:
+        raise ValueError(f"kernel {kernel} with dilation {dilation} spans {reach} pixels, larger than {what}")
+
+
+def im2col(
+    x: torch.Tensor, kernel: int | Sequence[int], stride: int | Sequence[int], dilation: int | Sequence[int]
+) -> torch.Tensor:
     r"""Every k_h × k_w patch of x (N, C, H, W), dilated and strided, as a column: → (N, C·k_h·k_w, L).
 
+    ``kernel``, ``stride``, ``dilation``: an int or a pair each, as ``torch.nn.functional.unfold`` takes them.
     Differentiable, with col2im as its hand-written backward (:class:`Im2col`). No padding: pad first.
     """
-    return Im2col.call(x, kernel, stride, dilation)
+    check_tensor("x", x)
+    check_rank("x", x, (4,), "(N, C, H, W)")
+    kernel_, stride_, dilation_ = _window_args(kernel, stride, dilation)
+    _check_reach(kernel_, dilation_, tuple(x.shape[2:]), f"the image, (H, W) = {tuple(x.shape[2:])} (x has shape {tuple(x.shape)})")
+    return Im2col.call(x, kernel_, stride_, dilation_)
 
 
 def col2im(
     cols: torch.Tensor,
-    size: tuple[int, int],
-    kernel: tuple[int, int],
-    stride: tuple[int, int],
-    dilation: tuple[int, int],
+    size: int | Sequence[int],
+    kernel: int | Sequence[int],
+    stride: int | Sequence[int],
+    dilation: int | Sequence[int],
 ) -> torch.Tensor:
     r"""The adjoint of :func:`im2col`: sum each column entry onto its pixel, (N, C·k_h·k_w, L) → (N, C, H, W).
 
-    Differentiable, with im2col as its hand-written backward (:class:`Col2im`).
+    ``size`` = (H, W); ``size``, ``kernel``, ``stride``, ``dilation``: an int or a pair each, as
+    ``torch.nn.functional.fold`` takes them. Differentiable, with im2col as its hand-written backward (:class:`Col2im`).
     """
-    return Col2im.call(cols, size, kernel, stride, dilation)
+    check_tensor("cols", cols)
+    check_rank("cols", cols, (3,), "(N, C·k_h·k_w, L)")
+    size_ = pair("size", size)
+    check_positive("size", size_)
+    kernel_, stride_, dilation_ = _window_args(kernel, stride, dilation)
+    _check_reach(kernel_, dilation_, size_, f"size {size_}")
+    k = kernel_[0] * kernel_[1]
+    if cols.shape[1] % k:
+        raise ValueError(
+            f"cols has {cols.shape[1]} rows (shape {tuple(cols.shape)}), which is not a multiple of "
+            f"k_h·k_w = {k} for kernel {kernel_}"
+        )
+    windows = [conv_output_size(size_[i], kernel_[i], stride_[i], 0, dilation_[i]) for i in (0, 1)]
+    if cols.shape[2] != windows[0] * windows[1]:
+        raise ValueError(
+            f"cols has L = {cols.shape[2]} columns (shape {tuple(cols.shape)}), but size {size_} with kernel {kernel_}, "
+            f"stride {stride_} and dilation {dilation_} has {windows[0]} × {windows[1]} = {windows[0] * windows[1]} windows"
+        )
+    return Col2im.call(cols, size_, kernel_, stride_, dilation_)
 
 
 def pad2d(x: torch.Tensor, padding: Padding4, value: float = 0.0) -> torch.Tensor:
@@ -315,11 +357,11 @@ class Conv2d(Function):
         if ctx.needs_input_grad[0]:
             w_g = weight.reshape(groups, c_out // groups, k)
             grad_cols = torch.matmul(w_g.transpose(1, 2), delta_g)  # (N, g, K, L)
-            grad_a_padded = col2im(grad_cols.reshape(n, groups * k, positions), ctx.padded_size, (kh, kw), stride, dilation)
+            grad_a_padded = Col2im.call(grad_cols.reshape(n, groups * k, positions), ctx.padded_size, (kh, kw), stride, dilation)
             grad_a = unpad2d(grad_a_padded, padding)
         if ctx.needs_input_grad[1]:
             if torch.is_grad_enabled():  # create_graph: the columns as a function of a (see the docstring)
-                cols = im2col(pad2d(a, padding), (kh, kw), stride, dilation).view(cols.shape)
+                cols = Im2col.call(pad2d(a, padding), (kh, kw), stride, dilation).view(cols.shape)
             # Σ_n δ_n colsᵀ_n as N small GEMMs then a sum: measured 3–4× faster on CPU than one einsum,
             # which must first copy δ and the columns into (g, ·, N·L) layouts.
             grad_w = torch.matmul(delta_g, cols.transpose(-1, -2)).sum(0).reshape(weight.shape)

@@ -14,7 +14,7 @@ import torch
 from ._dtypes import opmath
 from ._function import Function, shape_cache
 from ._validation import check_floating, check_non_negative, check_positive, check_rank, concrete, pair
-from .conv import _im2col, col2im, conv_output_size, pad2d, unpad2d
+from .conv import Col2im, _im2col, conv_output_size, pad2d, unpad2d
 
 __all__ = ["max_pool2d", "avg_pool2d", "MaxPool2d", "AvgPool2d"]
 
@@ -184,7 +184,7 @@ class AvgPool2d(Function):
         k = kernel[0] * kernel[1]
         windows, positions = n * c, grad_output.shape[2] * grad_output.shape[3]
         grad_cols = (grad_output.reshape(windows, 1, positions) / k).expand(windows, k, positions)
-        grad_a = col2im(grad_cols, (h + 2 * padding[0], w + 2 * padding[1]), kernel, stride, (1, 1))
+        grad_a = Col2im.call(grad_cols, (h + 2 * padding[0], w + 2 * padding[1]), kernel, stride, (1, 1))
         return unpad2d(grad_a, (padding[1], padding[1], padding[0], padding[0])).reshape(n, c, h, w), None, None, None
 
 
