@@ -157,6 +157,15 @@ def test_bad_arguments_are_refused_before_measuring(argv, message, capsys, tmp_p
     assert exit.value.code == 2 and message in capsys.readouterr().err
 
 
+def test_compile_without_a_step_case_is_refused(capsys):
+    """--compile only times the step cases; with --only relu it was silently ignored (no compiled row, exit 0)."""
+    with pytest.raises(SystemExit) as exit:
+        main(["--quick", "--threads", "1", "--compile", "--only", "relu"])
+    out, err = capsys.readouterr()
+    assert exit.value.code == 2 and "relu" not in out
+    assert "--compile times only the step cases (lenet5.step, lenet5_classic.step, mlp.step), and --only relu selects none" in err
+
+
 def test_a_json_file_that_cannot_be_written_is_refused_before_measuring(capsys, tmp_path):
     """The folder exists but the file cannot be made (here: a name longer than the file system allows): refused
     at once, not after the whole run with an OSError traceback and the report lost."""

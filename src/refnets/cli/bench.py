@@ -27,6 +27,7 @@ from pathlib import Path
 import lightning
 import torch
 
+from ..bench.cases import CASES
 from ..bench.suite import IDS, QUICK_OPTIONS, Options, cpu_name, run
 from ..bench.suite import options as make_options
 
@@ -108,6 +109,10 @@ def main(argv: list[str] | None = None) -> None:
     unknown = [i for i in args.only or () if i not in IDS]
     if unknown:
         p.error(f"--only: unknown id(s) {', '.join(unknown)}; known ids: {', '.join(IDS)}")
+    steps = [c.id for c in CASES if c.kind == "step"]
+    if args.compile and args.only and not set(args.only) & set(steps):
+        p.error(f"--compile times only the step cases ({', '.join(steps)}), and --only {' '.join(args.only)} selects none; "
+                "add one of them or drop --compile")
     if args.json:
         _check_json(p, args.json)
     options = make_options(args.quick, device=args.device, repeats=args.repeats, epoch_repeats=args.epoch_repeats, compile=args.compile)
