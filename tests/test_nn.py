@@ -95,3 +95,16 @@ def test_refnets_nn_layers_is_the_submodule():
     import refnets.nn.layers
 
     assert refnets.nn.layers.__name__ == "refnets.nn.layers" and hasattr(refnets.nn.layers, "Conv2d")
+
+
+@pytest.mark.parametrize("padding_mode", ["reflect", "replicate", "circular"])
+def test_conv2d_with_a_padding_mode_checks_its_input_before_padding(padding_mode):
+    """padding_mode='reflect' & co pad before the convolution; a 5-D input failed there with F.pad's
+    NotImplementedError ('Padding size 4 is not supported for 5D input tensor'), a list with pad()'s TypeError."""
+    conv = rnn.Conv2d(1, 2, 3, padding=1, padding_mode=padding_mode)
+    with pytest.raises(ValueError, match=r"input must be 3-D or 4-D \(N, C_in, H, W\) or unbatched \(C_in, H, W\), got shape \(1, 1, 1, 6, 6\)"):
+        conv(torch.randn(1, 1, 1, 6, 6))
+    with pytest.raises(TypeError, match=r"input must be a torch.Tensor, got list"):
+        conv([[0.0]])
+    with pytest.raises(TypeError, match=r"input must be a floating-point tensor, got dtype torch.int64"):
+        conv(torch.ones(1, 1, 6, 6, dtype=torch.long))

@@ -8,6 +8,7 @@ import torch
 from torch import nn
 
 from .. import functional as RF
+from ..functional._validation import check_floating, check_rank
 
 __all__ = ["Linear", "Conv2d", "Sigmoid", "ReLU", "Tanh", "Step", "MaxPool2d", "AvgPool2d", "Flatten", "BuiltinStep"]
 
@@ -38,6 +39,9 @@ class Conv2d(nn.Conv2d):
 
     def forward(self, input: torch.Tensor) -> torch.Tensor:
         if self.padding_mode != "zeros":
+            # checked before the pad, whose own errors (NotImplementedError for a 5-D input) name no argument
+            check_floating("input", input)
+            check_rank("input", input, (3, 4), "(N, C_in, H, W) or unbatched (C_in, H, W)")
             input = nn.functional.pad(input, self._reversed_padding_repeated_twice, mode=self.padding_mode)
             return RF.conv2d(input, self.weight, self.bias, self.stride, 0, self.dilation, self.groups)
         return RF.conv2d(input, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups)
