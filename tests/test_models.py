@@ -270,3 +270,15 @@ def test_models_take_numpy_integer_sizes_and_name_a_sizes_that_is_no_list():
         MLP("784,10")
     with pytest.raises(ValueError, match=r"num_classes must be an integer ≥ 2, got np.float64\(10.0\)"):
         LeNet5(num_classes=np.float64(10))
+
+
+def test_lenet5_on_the_wrong_channel_count_says_which_argument_to_change():
+    """A 3-channel 28×28 batch was told to 'resize the images to 28×28'; it needs in_channels=3."""
+    with pytest.raises(ValueError, match=r"LeNet5 expects input \(N, 1, 28, 28\), got \(2, 3, 28, 28\) "
+                                         r"\(3-channel images need LeNet5\(in_channels=3\), model.in_channels=3\)$"):
+        LeNet5()(torch.rand(2, 3, 28, 28))
+    with pytest.raises(ValueError, match=r"got \(2, 3, 32, 32\) \(3-channel images need LeNet5\(in_channels=3\), "
+                                         r"model.in_channels=3; resize the images to 28×28, e.g. data=digits with data.size=28\)$"):
+        LeNet5()(torch.rand(2, 3, 32, 32))
+    with pytest.raises(ValueError, match=r"got \(2, 3, 32, 32\) \(resize the images to 28×28, e.g. data=digits with data.size=28\)$"):
+        LeNet5(in_channels=3)(torch.rand(2, 3, 32, 32))

@@ -58,10 +58,12 @@ class LeNet5(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         batch("LeNet5", x, f"(N, {self.in_channels}, 28, 28)", min_dim=4)
         if x.dim() != 4 or x.shape[1:] != (self.in_channels, 28, 28):
-            raise ValueError(
-                f"LeNet5 expects input (N, {self.in_channels}, 28, 28), got {tuple(x.shape)} "
-                "(resize the images to 28×28, e.g. data=digits with data.size=28)"
-            )
+            hints = []
+            if x.dim() == 4 and x.shape[1] != self.in_channels:  # the channels, not the size: resizing would not help
+                hints.append(f"{x.shape[1]}-channel images need LeNet5(in_channels={x.shape[1]}), model.in_channels={x.shape[1]}")
+            if x.dim() != 4 or x.shape[2:] != (28, 28):
+                hints.append("resize the images to 28×28, e.g. data=digits with data.size=28")
+            raise ValueError(f"LeNet5 expects input (N, {self.in_channels}, 28, 28), got {tuple(x.shape)} ({'; '.join(hints)})")
         return self.classifier(self.features(x))
 
 
