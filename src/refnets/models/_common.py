@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import math
 import numbers
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 import torch
 from torch import nn
@@ -31,15 +31,16 @@ def count(name: str, value: object, minimum: int) -> int:
     return int(value)
 
 
-def batch(model: str, x: object, shape: str, min_dim: int = 2) -> torch.Tensor:
+def batch(model: str, x: object, shape: Callable[[], str], min_dim: int = 2) -> torch.Tensor:
     """``x`` as a model's forward takes it: a tensor of at least ``min_dim`` dimensions, the batch first, or a
-    TypeError/ValueError that names the model, the shape received and the shape expected (``shape``, e.g. "(N, 784)")."""
+    TypeError/ValueError that names the model, the shape received and the shape expected (``shape()``, e.g.
+    "(N, 784)"; a function, so that a forward that passes formats nothing)."""
+    if isinstance(x, torch.Tensor) and x.dim() >= min_dim:
+        return x
     if not isinstance(x, torch.Tensor):
-        raise TypeError(f"{model} expects a torch.Tensor {shape}, got {type(x).__name__}")
-    if x.dim() < min_dim:
-        hint = " (one sample? add the batch dimension: x.unsqueeze(0))" if x.dim() == min_dim - 1 else ""
-        raise ValueError(f"{model} expects a batch {shape}, got shape {tuple(x.shape)}{hint}")
-    return x
+        raise TypeError(f"{model} expects a torch.Tensor {shape()}, got {type(x).__name__}")
+    hint = " (one sample? add the batch dimension: x.unsqueeze(0))" if x.dim() == min_dim - 1 else ""
+    raise ValueError(f"{model} expects a batch {shape()}, got shape {tuple(x.shape)}{hint}")
 
 
 @torch.no_grad()

@@ -56,7 +56,7 @@ class LeNet5(nn.Module):
         initialise(self, init)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        batch("LeNet5", x, f"(N, {self.in_channels}, 28, 28)", min_dim=4)
+        batch("LeNet5", x, lambda: f"(N, {self.in_channels}, 28, 28)", min_dim=4)
         if x.dim() != 4 or x.shape[1:] != (self.in_channels, 28, 28):
             hints = []
             if x.dim() == 4 and x.shape[1] != self.in_channels:  # the channels, not the size: resizing would not help

@@ -63,7 +63,7 @@ class MLP(nn.Module):
         initialise(self, init)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        batch("MLP", x, f"(N, *) with ∏* = sizes[0] = {self.sizes[0]}")
+        batch("MLP", x, lambda: f"(N, *) with ∏* = sizes[0] = {self.sizes[0]}")
         features = math.prod(x.shape[1:])  # from the shape, not x[0]: an empty batch has no sample 0
         if features != self.sizes[0]:
             raise ValueError(

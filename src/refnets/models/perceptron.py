@@ -50,7 +50,7 @@ class Perceptron(nn.Module):
         return (z[:, 0] > 0).long() if z.shape[1] == 1 else z.argmax(1)
 
     def _batch(self, x: object) -> torch.Tensor:
-        return batch("Perceptron", x, f"(N, *) with ∏* = in_features = {self.linear.in_features}")
+        return batch("Perceptron", x, lambda: f"(N, *) with ∏* = in_features = {self.linear.in_features}")
 
     @torch.no_grad()
     def perceptron_update(self, x: torch.Tensor, y: torch.Tensor, lr: float) -> None:
