@@ -86,3 +86,14 @@ def test_im2col_and_col2im_take_ints_as_unfold_and_fold_do():
     cols = RF.im2col(x, 3, 2, 1)
     torch.testing.assert_close(cols, F.unfold(x, 3, stride=2))
     torch.testing.assert_close(RF.col2im(cols, (7, 6), 3, 2, 1), F.fold(cols, (7, 6), 3, stride=2))
+
+
+@pytest.mark.parametrize("loss", ["cross_entropy", "quadratic_loss", "binary_cross_entropy"])
+@pytest.mark.parametrize("target", [[0, 10], [0, -1]], ids=["too-large", "negative"])
+def test_a_class_index_out_of_range_is_named_without_torchs_error_chained(loss, target):
+    """On the CPU the losses let scatter/gather check the indices and read their range only when the kernel
+    refuses one: the error is still refnets' own, and torch's is not chained under it ("During handling of the
+    above exception, another exception occurred")."""
+    with pytest.raises(ValueError, match=r"target has class indices in \[-?\d+, \d+\], expected values in \[0, 9\]") as info:
+        getattr(RF, loss)(torch.rand(2, 10), torch.tensor(target))
+    assert info.value.__context__ is None and info.value.__cause__ is None

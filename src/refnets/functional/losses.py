@@ -223,8 +223,27 @@ def _target_rows(name: str, target: torch.Tensor, output: torch.Tensor) -> torch
         return target
     if output.dim() != 2:
         raise ValueError(f"with class-index targets, input must be (N, C), got shape {tuple(output.shape)}")
+    if _kernel_checks_indices(target, output):
+        try:
+            return _onehot(target.long(), output)
+        except RuntimeError:
+            pass  # an index out of range: the check below says which (outside the except: no chained torch error)
     _index_targets(name, target, output)
     return _onehot(target.long(), output)
+
+
+def _kernel_checks_indices(target: torch.Tensor, output: torch.Tensor) -> bool:
+    """Class indices that the CPU kernel using them (scatter, gather) checks itself: there an index out of range
+    or negative raises a RuntimeError, so their range is read only when that happens, to say what was wrong —
+    one reduction and its wait less a call (3.6 µs; quadratic_loss 101 → 91 µs forward + backward at 64 × 10).
+    Their dtype and shape are checked first (a short index would silently one-hot only the first rows). Not on
+    CUDA, whose kernels fail by a device-side assert, nor where the values cannot be read (compile, vmap)."""
+    return (
+        output.device.type == "cpu"
+        and target.dtype in (torch.int64, torch.uint8)
+        and target.shape == output.shape[:-1]
+        and concrete(target)
+    )
 
 
 def _to_float32_under_autocast(*tensors: torch.Tensor) -> tuple[torch.Tensor, ...]:
@@ -260,16 +279,27 @@ def cross_entropy(input: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     _check_target("target", target, input)
     input, target = _to_float32_under_autocast(input, target)
     by_index = not target.is_floating_point()
+    given = target, input
+    checked_by_gather = by_index and _kernel_checks_indices(target, input)
     if by_index:
-        _index_targets("target", target, input)
+        if not checked_by_gather:
+            _index_targets("target", target, input)
         target = target.long()
     else:
         _float_targets("target", target, input)
     if input.dim() == 1:
         input, target = input.unsqueeze(0), target.unsqueeze(0)
     with autocast_off(input):
-        loss, _ = CrossEntropy.call(input, target, by_index)
-    return loss
+        try:
+            loss, _ = CrossEntropy.call(input, target, by_index)
+            return loss
+        except RuntimeError as err:
+            if not checked_by_gather:
+                raise
+            refused = err
+    # the forward's gather refused an index: say which and what was expected (outside the except: no chained torch error)
+    _index_targets("target", *given)
+    raise refused
 
 
 def quadratic_loss(input: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
