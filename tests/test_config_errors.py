@@ -106,6 +106,11 @@ TRAIN_CASES = [
      r"ignored\. Leave it out \(scheduler=none\)"),
     (["experiment=perceptron_blobs", "optimizer.momentum=0.9", "trainer.max_epochs=1"],
      r"optimizer.momentum=0.9 cannot be used with model=perceptron: .*it reads optimizer.lr alone, so optimizer.momentum would be ignored"),
+    # Lightning refuses these with manual optimisation only inside fit, with a traceback (MisconfigurationException)
+    (["experiment=perceptron_blobs", "+trainer.accumulate_grad_batches=4", "trainer.max_epochs=1"],
+     r"trainer.accumulate_grad_batches=4 cannot be used with model=perceptron: .* so there are none to accumulate .*Leave trainer.accumulate_grad_batches out"),
+    (["model=perceptron", "data=blobs", "+trainer.gradient_clip_val=0.5", "trainer.max_epochs=1"],
+     r"trainer.gradient_clip_val=0.5 cannot be used with model=perceptron: .* so there are none to clip"),
     (["data.std=abc"], r"data.std='abc' is not allowed: expected a finite number > 0"),
     (["data.mean=abc"], r"data.mean='abc' is not allowed: expected a finite number"),
     (["data.on_device=maybe"], r"data.on_device='maybe' is not allowed: expected true or false"),

@@ -248,6 +248,15 @@ def _check_perceptron_optimization(cfg: DictConfig) -> None:
     if optimizer._target_ != "torch.optim.SGD":
         raise ConfigError(f"optimizer ({optimizer._target_}) cannot be used with model=perceptron: {rule}, so it would be "
                           f"ignored. Use optimizer=sgd (model=perceptron's default) and set η with optimizer.lr")
+    # Lightning refuses these under manual optimisation, but only inside fit, after the data and the model are built
+    # (MisconfigurationException, with a traceback): the rule has no gradients to accumulate or clip
+    trainer = cfg.get("trainer") or {}
+    for key, is_on in (("accumulate_grad_batches", lambda v: v != 1), ("gradient_clip_val", lambda v: v is not None and v != 0)):
+        if key in trainer and is_on(trainer[key]):
+            raise ConfigError(f"trainer.{key}={trainer[key]!r} cannot be used with model=perceptron: {rule}, and the rule "
+                              f"updates the weights at every batch without gradients, so there are none to "
+                              f"{'accumulate' if key.startswith('accumulate') else 'clip'} (Lightning refuses it with manual "
+                              f"optimisation). Leave trainer.{key} out")
     ignored = [key for key in optimizer if key not in PERCEPTRON_OPTIMIZER_KEYS and optimizer[key]]
     if ignored:
         raise ConfigError(f"optimizer.{ignored[0]}={optimizer[ignored[0]]!r} cannot be used with model=perceptron: {rule}; "
