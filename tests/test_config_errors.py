@@ -71,6 +71,12 @@ TRAIN_CASES = [
     (["callbacks=early_stopping", "callbacks.early_stopping.patience=-1", "trainer.max_epochs=1"],
      r"callbacks.early_stopping.patience=-1 is not allowed: expected an integer ≥ 0: the validation checks without improvement"),
     (["callbacks=early_stopping", "callbacks.early_stopping.patience=2.5", "trainer.max_epochs=1"], r"callbacks.early_stopping.patience=2.5 is not allowed"),
+    # validation off: Lightning's EarlyStopping raised a RuntimeError after the first epoch, before its checkpoints were written
+    (["callbacks=early_stopping", "+trainer.limit_val_batches=0", "trainer.max_epochs=1"],
+     r"callbacks.early_stopping.monitor='val/loss' watches a validation metric, but trainer.limit_val_batches=0 switches validation "
+     r"off: .*callbacks.early_stopping.monitor=train/loss"),
+    (["callbacks=early_stopping", "+trainer.limit_val_batches=0.0", "callbacks.early_stopping.monitor=val/acc",
+      "callbacks.early_stopping.mode=max", "trainer.max_epochs=1"], r"callbacks.early_stopping.monitor='val/acc' watches a validation metric"),
     (["callbacks.model_checkpoint.mode=maximum"], r"callbacks.model_checkpoint.mode='maximum' is not allowed: expected min or max"),
     # values that Lightning or torch would only trip over inside the run (after an epoch, or in configure_optimizers)
     (["experiment=mlp_xor", "+optimizer.lrr=0.1"], r"optimizer \(torch.optim.SGD\): TypeError: .*unexpected keyword argument 'lrr'"),

@@ -134,6 +134,20 @@ def _check_monitor_modes(cfg: DictConfig) -> None:
                 )
 
 
+def _check_early_stopping_has_validation(cfg: DictConfig) -> None:
+    """Early stopping on a validation metric with validation switched off (trainer.limit_val_batches=0): Lightning's
+    EarlyStopping finds no val/* at the first epoch's end and raises a RuntimeError, a traceback after an epoch of
+    training, before that epoch's checkpoints are written."""
+    monitor = OmegaConf.select(cfg, "callbacks.early_stopping.monitor", default=None)
+    limit = OmegaConf.select(cfg, "trainer.limit_val_batches", default=None)
+    if isinstance(monitor, str) and monitor.startswith("val/") and _is_number(limit) and limit == 0:
+        raise ConfigError(
+            f"callbacks.early_stopping.monitor={monitor!r} watches a validation metric, but trainer.limit_val_batches={limit!r} "
+            f"switches validation off: early stopping would fail after the first epoch, before its checkpoints are written. "
+            f"Monitor a training metric (callbacks.early_stopping.monitor=train/loss), or leave early stopping out (callbacks=default)"
+        )
+
+
 def check_config(cfg: DictConfig) -> None:
     """Check the values of a composed refnets-train/refnets-eval config; raise ConfigError on the first bad one."""
     _check_keys(cfg)
@@ -148,6 +162,7 @@ def check_config(cfg: DictConfig) -> None:
             raise ConfigError(f"{key}={value!r} is not allowed: expected {allowed}")
     _check_val_size(cfg)
     _check_monitor_modes(cfg)
+    _check_early_stopping_has_validation(cfg)
     check_optimization(cfg)
     if "split" not in cfg:  # refnets-eval builds neither optimiser nor scheduler
         _check_perceptron_optimization(cfg)
