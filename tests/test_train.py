@@ -46,6 +46,22 @@ def test_short_run_of_every_model(overrides, tmp_path):
         assert 0.0 <= written["metrics"][key] < float("inf"), key
 
 
+def test_fast_dev_run_tests_the_final_weights_once_and_names_no_empty_log_folder(tmp_path, monkeypatch):
+    """trainer.fast_dev_run writes no checkpoint and no logs (Lightning's DummyLogger): the summary named the TensorBoard
+    folder, which was never made, with a `tensorboard --logdir` line, and tested the same final weights twice, the
+    second time reported as "tested (epoch ?)"."""
+    from lightning.pytorch import Trainer
+
+    tests = []
+    original = Trainer.test
+    monkeypatch.setattr(Trainer, "test", lambda self, *a, **k: tests.append(k.get("ckpt_path")) or original(self, *a, **k))
+    summary = run(["experiment=mlp_xor", "+trainer.fast_dev_run=true"], tmp_path)
+    assert tests == [None]
+    assert summary["log_dirs"] == [] and not (tmp_path / "tensorboard").exists()
+    assert summary["tested_checkpoint"]["epoch"] == summary["final_epoch"]["epoch"] == 0
+    assert summary["tested_checkpoint"]["test/acc"] == summary["final_epoch"]["test/acc"]
+
+
 def test_a_test_shorter_than_the_predictions_grid_still_finishes(tmp_path):
     """callbacks.images draws num_images (32) test predictions; a test cut to 20 images (trainer.limit_test_batches)
     draws those 20, and the run writes its metrics (it crashed after training, with IndexError)."""

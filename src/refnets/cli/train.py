@@ -179,7 +179,8 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     tested: dict[str, float] = {}
     if cfg.get("test"):
         ckpt = best or last
-        tested_epoch = torch.load(ckpt, map_location="cpu", weights_only=True)["epoch"] if ckpt is not None else None
+        # no checkpoint (trainer.fast_dev_run writes none): the final epoch's weights are the ones tested, once
+        tested_epoch = torch.load(ckpt, map_location="cpu", weights_only=True)["epoch"] if ckpt is not None else final_epoch
         run_loggers, trainer.loggers = trainer.loggers, []  # neither is a point of the curves: they end at the final epoch
         # the final epoch's weights on the test split too, so that both columns hold test metrics — unless the
         # tested checkpoint is the final epoch's, whose test below gives them
@@ -189,13 +190,15 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         if ckpt is not None:  # the tested checkpoint's own validation metrics, beside the final epoch's
             trainer.validate(model, datamodule=datamodule, ckpt_path=ckpt, verbose=False)
             tested = {k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("val/")}
-            tested["epoch"] = tested_epoch
+        tested["epoch"] = tested_epoch
         trainer.loggers = run_loggers
         trainer.test(model, datamodule=datamodule, ckpt_path=ckpt)
         tested.update({k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("test/")})
         if final_epoch == tested_epoch:
             final.update({k: v for k, v in tested.items() if k.startswith("test/")})
 
+    if trainer.fast_dev_run:  # Lightning replaced the loggers with a DummyLogger: their folders hold nothing to view
+        loggers = []
     output_dir = Path(cfg.paths.output_dir)
     metrics = {**{k: v for k, v in final.items() if not k.endswith("_step") and not k.startswith("test/")},
                **{k: v for k, v in tested.items() if k.startswith("test/")}}
