@@ -375,6 +375,7 @@ def test_interrupt_leaves_a_loadable_checkpoint_and_says_how_to_resume(signum, c
     assert proc.returncode == code, (out + err)[-3000:]
     assert f"its state is in\n  {saved}" in err and f"resume with:\n  refnets-train experiment=mlp_moons" in err
     assert f"ckpt_path={saved}" in err and "Traceback" not in err
+    assert "weights_only" not in out + err  # Lightning's "`weights_only` was not set, defaulting to `False`." beside it
     state = torch.load(saved, weights_only=True)
     assert state["epoch"] >= 1 and state["refnets"]["overrides"][0] == "experiment=mlp_moons"
 

@@ -58,7 +58,8 @@ class InterruptCheckpoint(Callback):
 
     def on_exception(self, trainer: L.Trainer, pl_module: L.LightningModule, exception: BaseException) -> None:
         if isinstance(exception, (KeyboardInterrupt, SIGTERMException)) and trainer.state.fn == "fit":
-            trainer.save_checkpoint(self.ckpt_path)
+            # the full state, to resume from (said, so that Lightning does not log "`weights_only` was not set" beside the message)
+            trainer.save_checkpoint(self.ckpt_path, weights_only=False)
 
 
 class NonFiniteLossError(RuntimeError):
