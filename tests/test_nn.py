@@ -19,7 +19,10 @@ LAYERS = [
     ("Tanh", (), {}, (3, 4)),
     ("ReLU", (), {}, (3, 4)),
     ("MaxPool2d", (2,), {}, (2, 3, 6, 6)),
+    ("MaxPool2d", (3, 2, 1, 1, False, False), {}, (2, 3, 7, 7)),  # torch.nn's every argument, at its default, by position
     ("AvgPool2d", (3,), dict(stride=2, padding=1), (2, 3, 7, 7)),
+    ("AvgPool2d", (2,), dict(ceil_mode=False, count_include_pad=True, divisor_override=None), (2, 3, 6, 6)),
+    ("ReLU", (), dict(inplace=False), (3, 4)),
     ("Flatten", (), {}, (2, 3, 4, 4)),
 ]
 
@@ -108,3 +111,27 @@ def test_conv2d_with_a_padding_mode_checks_its_input_before_padding(padding_mode
         conv([[0.0]])
     with pytest.raises(TypeError, match=r"input must be a floating-point tensor, got dtype torch.int64"):
         conv(torch.ones(1, 1, 6, 6, dtype=torch.long))
+
+
+@pytest.mark.parametrize("name, kwargs, message", [
+    ("MaxPool2d", dict(ceil_mode=True), r"MaxPool2d\(ceil_mode=True\) is not available in refnets: it rounds H_out and W_out down"),
+    ("MaxPool2d", dict(dilation=2), r"MaxPool2d\(dilation=2\) is not available in refnets: its windows are of adjacent pixels"),
+    ("MaxPool2d", dict(return_indices=True), r"MaxPool2d\(return_indices=True\) is not available .* pooled values alone"),
+    ("AvgPool2d", dict(ceil_mode=True), r"AvgPool2d\(ceil_mode=True\) is not available"),
+    ("AvgPool2d", dict(count_include_pad=False), r"AvgPool2d\(count_include_pad=False\) is not available .* zero padding"),
+    ("AvgPool2d", dict(divisor_override=3), r"AvgPool2d\(divisor_override=3\) is not available .* k_h·k_w"),
+    ("ReLU", dict(inplace=True), r"ReLU\(inplace=True\) is not available .* use torch.nn.ReLU \(ops=builtin\)"),
+])
+def test_torch_nn_options_the_ops_do_not_compute_are_refused_by_name(name, kwargs, message):
+    """torch.nn's constructor arguments are taken (code written for torch.nn runs unchanged at their defaults);
+    a value the hand-written op does not compute is refused in one line naming it, not a TypeError for an
+    unknown keyword nor a silently different result."""
+    args = () if name == "ReLU" else (2,)
+    getattr(nn, name)(*args, **kwargs)  # torch.nn takes it
+    with pytest.raises(ValueError, match=message):
+        getattr(rnn, name)(*args, **kwargs)
+
+
+@pytest.mark.parametrize("name, args", [("MaxPool2d", (2,)), ("AvgPool2d", (3, 2, 1)), ("ReLU", ())])
+def test_repr_is_torch_nns(name, args):
+    assert repr(getattr(rnn, name)(*args)) == repr(getattr(nn, name)(*args))

@@ -54,6 +54,16 @@ class _Elementwise(nn.Module):
         return self.fn(input)
 
 
+def _only_default(layer: str, name: str, value: object, default: object, does: str) -> None:
+    """A torch.nn constructor argument that refnets' op computes only at its default: taken there (so code written
+    for torch.nn runs unchanged), refused elsewhere with what the op does and where the option is."""
+    if value is not default and value != default:
+        raise ValueError(
+            f"{layer}({name}={value!r}) is not available in refnets: {does}, as torch.nn.{layer}'s default "
+            f"{name}={default!r} does. Leave {name} at its default, or use torch.nn.{layer} (ops=builtin)"
+        )
+
+
 class Sigmoid(_Elementwise):
     """a = σ(z) by :func:`refnets.functional.sigmoid`. Shape: (*) → (*)."""
 
@@ -67,9 +77,17 @@ class Tanh(_Elementwise):
 
 
 class ReLU(_Elementwise):
-    """a = max(z, 0) by :func:`refnets.functional.relu`. Shape: (*) → (*)."""
+    """a = max(z, 0) by :func:`refnets.functional.relu`. Shape: (*) → (*).
+
+    ``inplace`` is torch.nn.ReLU's argument, taken at its default False only: the hand-written backward
+    reads the saved output, so the op writes a new tensor."""
 
     fn = staticmethod(RF.relu)
+
+    def __init__(self, inplace: bool = False) -> None:
+        super().__init__()
+        _only_default("ReLU", "inplace", inplace, False, "its op writes a new tensor (its backward reads its saved output)")
+        self.inplace = False
 
 
 class Step(_Elementwise):
@@ -107,15 +125,55 @@ class _Pool2d(nn.Module):
 
 
 class MaxPool2d(_Pool2d):
-    """Max pooling by :func:`refnets.functional.max_pool2d`. Shape: (N, C, H, W) → (N, C, H_out, W_out)."""
+    """Max pooling by :func:`refnets.functional.max_pool2d`. Shape: (N, C, H, W) → (N, C, H_out, W_out).
+
+    Takes torch.nn.MaxPool2d's arguments; ``dilation``, ``return_indices`` and ``ceil_mode`` at their defaults
+    only (windows of adjacent pixels, the pooled values alone, floor mode)."""
 
     fn = staticmethod(RF.max_pool2d)
 
+    def __init__(
+        self,
+        kernel_size: int | Sequence[int],
+        stride: int | Sequence[int] | None = None,
+        padding: int | Sequence[int] = 0,
+        dilation: int | Sequence[int] = 1,
+        return_indices: bool = False,
+        ceil_mode: bool = False,
+    ) -> None:
+        super().__init__(kernel_size, stride, padding)
+        _only_default("MaxPool2d", "dilation", 1 if dilation in ((1, 1), [1, 1], (1,), [1]) else dilation, 1,
+                      "its windows are of adjacent pixels")
+        _only_default("MaxPool2d", "return_indices", return_indices, False, "it returns the pooled values alone")
+        _only_default("MaxPool2d", "ceil_mode", ceil_mode, False, "it rounds H_out and W_out down")
+        self.dilation, self.return_indices, self.ceil_mode = 1, False, False
+
+    def extra_repr(self) -> str:
+        return f"{super().extra_repr()}, dilation={self.dilation}, ceil_mode={self.ceil_mode}"
+
 
 class AvgPool2d(_Pool2d):
-    """Average pooling (LeCun's subsampling) by :func:`refnets.functional.avg_pool2d`. Shape as MaxPool2d."""
+    """Average pooling (LeCun's subsampling) by :func:`refnets.functional.avg_pool2d`. Shape as MaxPool2d.
+
+    Takes torch.nn.AvgPool2d's arguments; ``ceil_mode``, ``count_include_pad`` and ``divisor_override`` at their
+    defaults only (floor mode, zero padding counted in each window's k_h·k_w)."""
 
     fn = staticmethod(RF.avg_pool2d)
+
+    def __init__(
+        self,
+        kernel_size: int | Sequence[int],
+        stride: int | Sequence[int] | None = None,
+        padding: int | Sequence[int] = 0,
+        ceil_mode: bool = False,
+        count_include_pad: bool = True,
+        divisor_override: int | None = None,
+    ) -> None:
+        super().__init__(kernel_size, stride, padding)
+        _only_default("AvgPool2d", "ceil_mode", ceil_mode, False, "it rounds H_out and W_out down")
+        _only_default("AvgPool2d", "count_include_pad", count_include_pad, True, "its windows count their zero padding")
+        _only_default("AvgPool2d", "divisor_override", divisor_override, None, "it divides every window's sum by k_h·k_w")
+        self.ceil_mode, self.count_include_pad, self.divisor_override = False, True, None
 
 
 # Flattening is a reshape, not an op with a backward worth teaching: torch.nn's module is used as is.
