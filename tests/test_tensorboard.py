@@ -90,14 +90,14 @@ def test_live_gradient_parity_is_logged_and_within_float32(runs):
     assert max(values) < 1e-4, max(values)
 
 
-def _fit_with_a_scaled_linear_backward(monkeypatch, tmp_path, caplog, only_float32: bool) -> GradientParity:
+def _fit_with_a_scaled_linear_backward(monkeypatch, tmp_path, caplog, only_float32: bool, precision: str = "32-true") -> GradientParity:
     """mlp_xor for 3 steps, comparing every step, with the hand-written linear layer's weight gradient 1 % off
     (in float32 only, or in every dtype)."""
     original = linear_module.Linear.backward
 
     def one_percent_off(ctx, *grads):
         grad_a, grad_w, *rest = original(ctx, *grads)
-        if grad_w is not None and (grad_w.dtype == torch.float32 or not only_float32):
+        if grad_w is not None and (grad_w.dtype != torch.float64 or not only_float32):
             grad_w = grad_w * 1.01
         return (grad_a, grad_w, *rest)
 
@@ -107,10 +107,11 @@ def _fit_with_a_scaled_linear_backward(monkeypatch, tmp_path, caplog, only_float
     model.run_config = {"config": {"model": {"net": dict(cfg.model.net) | {"sizes": list(cfg.model.net.sizes), "ops": "custom"}}}}
     parity = GradientParity(every_n_steps=1)
     trainer = L.Trainer(max_epochs=1, limit_train_batches=3, limit_val_batches=0, callbacks=[parity], logger=False,
-                        enable_progress_bar=False, enable_model_summary=False, enable_checkpointing=False)
+                        enable_progress_bar=False, enable_model_summary=False, enable_checkpointing=False, precision=precision)
     with caplog.at_level(logging.INFO, logger="refnets.train"):
         trainer.fit(model, datamodule=datamodule)
-    assert parity.worst[0] == pytest.approx(0.01, rel=1e-3)
+    if precision == "32-true":
+        assert parity.worst[0] == pytest.approx(0.01, rel=1e-3)
     return parity
 
 
@@ -132,6 +133,14 @@ def test_parity_clears_a_float32_difference_that_float64_does_not_show(monkeypat
     assert "gradient parity exceeded" not in caplog.text and not [r for r in caplog.records if r.levelno >= logging.WARNING]
     assert re.search(r"gradient parity: 3 comparison\(s\) exceeded 1e-04 in float32, at most layers\.\d\.weight by 1\.00e-02 at step \d, "
                      r"and agreed to \d\.?\d*e-\d+ in float64: float32 rounding \(a max-pool winner", caplog.text), caplog.text
+
+
+def test_parity_names_the_precision_it_compared_in(monkeypatch, tmp_path, caplog):
+    """Under trainer.precision=bf16-true the weights, the twin and the comparisons are bfloat16: the report says
+    so (it said "float32" whatever the run's precision)."""
+    parity = _fit_with_a_scaled_linear_backward(monkeypatch, tmp_path, caplog, only_float32=True, precision="bf16-true")
+    assert len(parity.cleared) == 3 and not parity.unexplained
+    assert re.search(r"gradient parity: 3 comparison\(s\) exceeded 1e-04 in bfloat16, .* in float64: bfloat16 rounding", caplog.text), caplog.text
 
 
 def test_parity_compares_one_batchs_gradient_when_the_run_accumulates(tmp_path, caplog):

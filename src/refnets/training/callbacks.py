@@ -279,6 +279,7 @@ class GradientParity(Callback):
         self.twin = self._build("builtin")
         first = next(pl_module.net.parameters())
         self.twin.to(device=first.device, dtype=first.dtype)
+        self.dtype_name = str(first.dtype).removeprefix("torch.")  # the comparisons' precision: the weights' (float32, or bfloat16 under bf16-true)
         self.loss_fns = {ops: loss_function(pl_module.hparams.loss, ops) for ops in ("custom", "builtin")}
 
     def _build(self, ops: str) -> nn.Module:
@@ -353,16 +354,16 @@ class GradientParity(Callback):
             value, name, step, float64 = max(self.unexplained)
             log.warning(
                 "gradient parity exceeded %.0e: %s differed from the built-in twin by %.2e (relative) at step %d, and by %.2e "
-                "in float64 — the hand-written backward and PyTorch's disagree more than float32 rounding explains",
-                self.threshold, name, value, step, float64,
+                "in float64 — the hand-written backward and PyTorch's disagree more than %s rounding explains",
+                self.threshold, name, value, step, float64, self.dtype_name,
             )
         if self.cleared:
             value, name, step, float64 = max(self.cleared)
             log.info(
-                "gradient parity: %d comparison(s) exceeded %.0e in float32, at most %s by %.2e at step %d, and agreed to %.0e in "
-                "float64: float32 rounding (a max-pool winner or a ReLU's sign decided differently at a near-tie, or a gradient "
+                "gradient parity: %d comparison(s) exceeded %.0e in %s, at most %s by %.2e at step %d, and agreed to %.0e in "
+                "float64: %s rounding (a max-pool winner or a ReLU's sign decided differently at a near-tie, or a gradient "
                 "that cancels to near zero), not a wrong backward",
-                len(self.cleared), self.threshold, name, value, step, float64,
+                len(self.cleared), self.threshold, self.dtype_name, name, value, step, float64, self.dtype_name,
             )
 
 
