@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 import subprocess
@@ -60,6 +61,20 @@ def test_fast_dev_run_tests_the_final_weights_once_and_names_no_empty_log_folder
     assert summary["log_dirs"] == [] and not (tmp_path / "tensorboard").exists()
     assert summary["tested_checkpoint"]["epoch"] == summary["final_epoch"]["epoch"] == 0
     assert summary["tested_checkpoint"]["test/acc"] == summary["final_epoch"]["test/acc"]
+
+
+def test_no_validation_keeps_no_best_checkpoint_and_tests_the_last(tmp_path, caplog):
+    """trainer.limit_val_batches=0: the checkpoint kept by val/acc would never be written (Lightning warned every epoch
+    that it could not find val/acc); it is left out, said once, and last.ckpt is tested."""
+    import warnings
+
+    with warnings.catch_warnings(record=True) as caught, caplog.at_level(logging.INFO, logger="refnets.train"):
+        warnings.simplefilter("always")
+        summary = run(["experiment=mlp_xor", "trainer.max_epochs=2", "+trainer.limit_val_batches=0"], tmp_path)
+    assert not [w for w in caught if "could not find the monitored key" in str(w.message)]
+    assert "no validation, so no best checkpoint by val/acc is kept" in caplog.text
+    assert summary["best_checkpoint"] is None and summary["tested_checkpoint"]["epoch"] == 1
+    assert (tmp_path / "checkpoints" / "last.ckpt").is_file() and 0.0 <= summary["metrics"]["test/acc"] <= 1.0
 
 
 def test_a_test_shorter_than_the_predictions_grid_still_finishes(tmp_path):
