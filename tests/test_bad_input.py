@@ -97,3 +97,41 @@ def test_a_class_index_out_of_range_is_named_without_torchs_error_chained(loss, 
     with pytest.raises(ValueError, match=r"target has class indices in \[-?\d+, \d+\], expected values in \[0, 9\]") as info:
         getattr(RF, loss)(torch.rand(2, 10), torch.tensor(target))
     assert info.value.__context__ is None and info.value.__cause__ is None
+
+
+@pytest.mark.parametrize("logits, target", [
+    pytest.param(torch.rand(2, 0), torch.tensor([0, 0]), id="batched"),
+    pytest.param(torch.rand(2, 0), torch.tensor([0, 0], dtype=torch.uint8), id="batched-uint8"),
+    pytest.param(torch.rand(0), torch.tensor(0), id="unbatched"),
+])
+def test_cross_entropy_over_no_classes_names_the_index_out_of_range(logits, target):
+    """With C = 0 every class index is out of range. Before the gather checked the indices, refnets said so
+    (as F.cross_entropy refuses it: 'Target 0 is out of bounds'); since, the forward's amax over the empty class
+    dimension fails first with an IndexError, which is no RuntimeError, so it escaped the except that turns a
+    refused index into refnets' error: torch's 'amax(): Expected reduction dim 1 to have non-zero size.' leaked."""
+    with pytest.raises(ValueError, match=r"target has class indices in \[0, 0\], expected values in \[0, -1\] for 0 classes") as info:
+        RF.cross_entropy(logits, target)
+    assert info.value.__context__ is None and info.value.__cause__ is None
+
+
+def test_cross_entropy_refusing_an_index_keeps_no_tensor_alive():
+    """A refused class index leaves no reference cycle behind: the caller's tensors are freed when the error is,
+    without waiting for the cyclic garbage collector (as before the gather checked the indices). cross_entropy
+    kept the gather's RuntimeError in a local (``refused = err``), whose traceback holds that very frame, and so
+    its input, target and log-softmax, until gc ran."""
+    import gc
+    import weakref
+
+    logits = torch.rand(4, 3)
+    alive = weakref.ref(logits)
+    enabled = gc.isenabled()
+    gc.collect()
+    gc.disable()
+    try:
+        with pytest.raises(ValueError, match=r"target has class indices in \[0, 3\]"):
+            RF.cross_entropy(logits, torch.tensor([0, 3, 1, 2]))
+        del logits
+        assert alive() is None
+    finally:
+        if enabled:
+            gc.enable()
