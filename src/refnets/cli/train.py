@@ -49,6 +49,7 @@ from ..training.checks import (
     check_resume,
     describe,
     read_checkpoint,
+    validation_off,
 )
 
 __all__ = ["ConfigError", "check_accelerator", "check_model_fits_data", "train", "main"]
@@ -148,15 +149,14 @@ def build(cfg: DictConfig, *, callbacks: bool = True, loggers: bool = True, resu
         run_callbacks = [c for c in run_callbacks if not isinstance(c, LearningRateMonitor)]
     if trainer_kwargs.get("enable_checkpointing") is False:  # refnets-eval writes no checkpoint, even with callbacks=default
         run_callbacks = [c for c in run_callbacks if not isinstance(c, ModelCheckpoint)]
-    limit_val = cfg.trainer.get("limit_val_batches")
-    if isinstance(limit_val, (int, float)) and not isinstance(limit_val, bool) and limit_val == 0:
+    if validation_off(cfg):
         # no validation: a checkpoint kept by a val/* metric would never be written, with Lightning's "could not find the
         # monitored key" warning every epoch; last.ckpt is the one tested then
         by_val = [c for c in run_callbacks if isinstance(c, ModelCheckpoint) and str(c.monitor or "").startswith("val/")]
         if by_val:
             run_callbacks = [c for c in run_callbacks if c not in by_val]
             log.info("trainer.limit_val_batches=%s: no validation, so no best checkpoint by %s is kept; the final "
-                     "epoch's (last.ckpt) is tested", limit_val, ", ".join(sorted({c.monitor for c in by_val})))
+                     "epoch's (last.ckpt) is tested", cfg.trainer.limit_val_batches, ", ".join(sorted({c.monitor for c in by_val})))
     if not any(isinstance(c, ProgressBar) for c in run_callbacks) and "enable_progress_bar" not in cfg.trainer:
         # callbacks.progress_bar=null switches the bar off: without this, Lightning adds a default bar of its own
         # (redrawn after every step: 3 000 nielsen_ch3 steps took 16.3 s with it, 13.8 s without)

@@ -19,14 +19,16 @@ from .conv import Col2im, _im2col, conv_output_size, pad2d, unpad2d
 __all__ = ["max_pool2d", "avg_pool2d", "MaxPool2d", "AvgPool2d"]
 
 
-def _windows(a: torch.Tensor, kernel, stride, padding, pad_value: float) -> tuple[torch.Tensor, tuple[int, int]]:
-    """Every pooling window of every channel as a column: (N, C, H, W) → (N·C, k_h·k_w, L), and (H_out, W_out)."""
+def _windows(a: torch.Tensor, kernel, stride, padding, pad_value: float) -> tuple[torch.Tensor, torch.Tensor, tuple[int, int]]:
+    """Every pooling window of every channel as a column: (N, C, H, W) → the padded channels (N·C, 1, H + 2p_h,
+    W + 2p_w), their windows (N·C, k_h·k_w, L), and (H_out, W_out)."""
     n, c, h, w = a.shape
     p4 = (padding[1], padding[1], padding[0], padding[0])
-    cols = _im2col(pad2d(a.reshape(n * c, 1, h, w), p4, value=pad_value), kernel, stride, (1, 1))
+    padded = pad2d(a.reshape(n * c, 1, h, w), p4, value=pad_value)
+    cols = _im2col(padded, kernel, stride, (1, 1))
     h_out = conv_output_size(h, kernel[0], stride[0], 2 * padding[0], 1)
     w_out = conv_output_size(w, kernel[1], stride[1], 2 * padding[1], 1)
-    return cols, (h_out, w_out)
+    return padded, cols, (h_out, w_out)
 
 
 def _first_real_offset(out_size, stride, padding, row_length) -> torch.Tensor:
@@ -101,12 +103,7 @@ class MaxPool2d(Function):
     @staticmethod
     def forward(a, kernel, stride, padding):
         n, c, h, w = a.shape
-        (kh, kw), (ph, pw) = kernel, padding
-        w_padded = w + 2 * pw
-        padded = pad2d(a.reshape(n * c, 1, h, w), (pw, pw, ph, ph), value=float("-inf"))  # (N', 1, H_p, W_p)
-        cols = _im2col(padded, kernel, stride, (1, 1))  # (N', K, L)
-        h_out = conv_output_size(h, kh, stride[0], 2 * ph, 1)
-        w_out = conv_output_size(w, kw, stride[1], 2 * pw, 1)
+        padded, cols, (h_out, w_out) = _windows(a, kernel, stride, padding, pad_value=float("-inf"))  # (N', 1, H_p, W_p), (N', K, L)
         # The winner is the first k whose value equals the window's maximum. Not Tensor.max(dim), whose
         # indices come from a scalar loop: at LeNet-5's first pooling it took 560 µs where amax takes 30.
         # Instead, with weights D − d_k (positive and decreasing in k; see _winner_tables), the largest
@@ -124,8 +121,9 @@ class MaxPool2d(Function):
         is_nan = torch.isnan(maximum.squeeze(1))
         if not concrete(a) or bool(is_nan.any()):  # a NaN wins, and the last NaN of a window (PyTorch's kernel)
             last_nan = torch.mul(_as(weight.dtype, torch.isnan(cols)), nan_weight).amax(dim=1)  # d_last + 1
-            winner = torch.where(is_nan, torch.add(start, last_nan).sub_(kh * w_padded - w_padded + kw + 1), winner)
-        out = padded.reshape(n * c, (h + 2 * ph) * w_padded).gather(1, winner)
+            depth = (kernel[0] - 1) * padded.shape[3] + kernel[1]  # D, as in _winner_tables
+            winner = torch.where(is_nan, torch.add(start, last_nan).sub_(depth + 1), winner)  # start + d_last
+        out = padded.reshape(n * c, padded.shape[2] * padded.shape[3]).gather(1, winner)
         if out.dtype == torch.bfloat16 and out.device.type == "cpu":  # the CPU kernel rounds its float maximum back
             out = torch.where(torch.isnan(out), _BFLOAT16_NAN, out)  # to bfloat16, which makes every NaN 0x7FC0
         return out.reshape(n, c, h_out, w_out), winner
@@ -168,7 +166,7 @@ class AvgPool2d(Function):
 
     @staticmethod
     def forward(a, kernel, stride, padding):
-        cols, out_size = _windows(a, kernel, stride, padding, pad_value=0.0)
+        _, cols, out_size = _windows(a, kernel, stride, padding, pad_value=0.0)
         return opmath(cols).mean(dim=1).to(a.dtype).reshape(*a.shape[:2], *out_size)
 
     @staticmethod

@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from .. import functional as RF
-from ..functional._validation import check_floating, check_rank
+from ..functional._validation import check_floating, check_rank, pair
 
 __all__ = ["Linear", "Conv2d", "Sigmoid", "ReLU", "Tanh", "Step", "MaxPool2d", "AvgPool2d", "Flatten", "BuiltinStep"]
 
@@ -142,7 +142,7 @@ class MaxPool2d(_Pool2d):
         ceil_mode: bool = False,
     ) -> None:
         super().__init__(kernel_size, stride, padding)
-        _only_default("MaxPool2d", "dilation", 1 if dilation in ((1, 1), [1, 1], (1,), [1]) else dilation, 1,
+        _only_default("MaxPool2d", "dilation", 1 if pair("dilation", dilation) == (1, 1) else dilation, 1,
                       "its windows are of adjacent pixels")
         _only_default("MaxPool2d", "return_indices", return_indices, False, "it returns the pooled values alone")
         _only_default("MaxPool2d", "ceil_mode", ceil_mode, False, "it rounds H_out and W_out down")

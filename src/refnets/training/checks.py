@@ -134,15 +134,21 @@ def _check_monitor_modes(cfg: DictConfig) -> None:
                 )
 
 
+def validation_off(cfg: DictConfig) -> bool:
+    """trainer.limit_val_batches=0 (or 0.0): the run validates nothing, so no val/* metric is ever logged."""
+    limit = OmegaConf.select(cfg, "trainer.limit_val_batches", default=None)
+    return _is_number(limit) and limit == 0
+
+
 def _check_early_stopping_has_validation(cfg: DictConfig) -> None:
     """Early stopping on a validation metric with validation switched off (trainer.limit_val_batches=0): Lightning's
     EarlyStopping finds no val/* at the first epoch's end and raises a RuntimeError, a traceback after an epoch of
     training, before that epoch's checkpoints are written."""
     monitor = OmegaConf.select(cfg, "callbacks.early_stopping.monitor", default=None)
-    limit = OmegaConf.select(cfg, "trainer.limit_val_batches", default=None)
-    if isinstance(monitor, str) and monitor.startswith("val/") and _is_number(limit) and limit == 0:
+    if isinstance(monitor, str) and monitor.startswith("val/") and validation_off(cfg):
         raise ConfigError(
-            f"callbacks.early_stopping.monitor={monitor!r} watches a validation metric, but trainer.limit_val_batches={limit!r} "
+            f"callbacks.early_stopping.monitor={monitor!r} watches a validation metric, but "
+            f"trainer.limit_val_batches={cfg.trainer.limit_val_batches!r} "
             f"switches validation off: early stopping would fail after the first epoch, before its checkpoints are written. "
             f"Monitor a training metric (callbacks.early_stopping.monitor=train/loss), or leave early stopping out (callbacks=default)"
         )
